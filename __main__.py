@@ -1,0 +1,98 @@
+"""health-pipeline: stack settings -> components -> stack outputs. Nothing else lives here."""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.docker_host import ContainerDefaults, DockerEngine, DockerEngineArgs
+from components.kafka import KafkaCluster, KafkaClusterArgs, locate_snowflake_jar
+from components.lenses import Lenses, LensesArgs
+from components.metabase import Metabase, MetabaseArgs
+from components.mqtt import MqttBroker, MqttBrokerArgs
+from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
+from components.settings import ContainerPlacement, Mode, load_settings
+
+
+def main() -> dict[str, pulumi.Output]:
+    settings = load_settings(pulumi.Config(), pulumi.get_stack())
+    jar = locate_snowflake_jar() if settings.kafka.mode is Mode.CONTAINER else None
+    defaults = ContainerDefaults(
+        name_prefix=settings.name_prefix,
+        publish_ip=settings.publish_ip,
+        wait_timeout=settings.wait_timeout,
+        protect=settings.protect,
+    )
+    engines = {
+        host: DockerEngine(f"docker-{host.slug}", DockerEngineArgs(host, settings.name_prefix))
+        for host in settings.docker_hosts()
+    }
+
+    def engine(placement: ContainerPlacement | None) -> DockerEngine | None:
+        return engines[placement.docker_host] if placement else None
+
+    mqtt = MqttBroker(
+        "mqtt", MqttBrokerArgs(settings.mqtt, engine(settings.mqtt.placement), defaults)
+    )
+    kafka = KafkaCluster(
+        "kafka",
+        KafkaClusterArgs(settings.kafka, engine(settings.kafka.placement), defaults, jar),
+    )
+    postgres = PostgresServer(
+        "postgres",
+        PostgresServerArgs(settings.postgres, engine(settings.postgres.placement), defaults),
+    )
+    databases = AppDatabases("databases", AppDatabasesArgs(postgres.provider, settings.protect))
+
+    outputs: dict[str, pulumi.Output] = {
+        "mqttUrl": mqtt.url,
+        "mqttWebsocketUrl": mqtt.websocket_url,
+        "mqttDeviceUsername": mqtt.device_username,
+        "mqttDevicePassword": mqtt.device_password,
+        "mqttConnectorUsername": mqtt.connector_username,
+        "mqttConnectorPassword": mqtt.connector_password,
+        "kafkaBootstrapServers": kafka.bootstrap_servers,
+        "schemaRegistryUrl": kafka.schema_registry_url,
+        "connectUrl": kafka.connect_url,
+        "postgresHost": postgres.host,
+        "postgresPort": postgres.port,
+        "postgresAdminUsername": postgres.admin_username,
+        "postgresAdminPassword": postgres.admin_password,
+    }
+    if settings.lenses.mode is not Mode.DISABLED:
+        lens_engine = engine(settings.lenses.placement)
+        assert lens_engine is not None
+        lenses = Lenses(
+            "lenses",
+            LensesArgs(
+                settings=settings.lenses,
+                engine=lens_engine,
+                defaults=defaults,
+                environment=settings.stack,
+                postgres=postgres,
+                databases=databases,
+                kafka=kafka,
+                kafka_settings=settings.kafka,
+            ),
+        )
+        outputs |= {
+            "lensesUrl": lenses.url,
+            "lensesAdminUsername": lenses.admin_username,
+            "lensesAdminPassword": lenses.admin_password,
+        }
+    if settings.metabase.mode is not Mode.DISABLED:
+        metabase = Metabase(
+            "metabase",
+            MetabaseArgs(
+                settings.metabase, engine(settings.metabase.placement), defaults, postgres,
+                databases,
+            ),
+        )
+        outputs["metabaseUrl"] = metabase.url
+
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+# Read by the mocks harness in tests/conftest.py; `pulumi.export` cannot be read back there.
+stack_outputs = main()

@@ -1,0 +1,1 @@
+"""ComponentResources of the health pipeline, the typed stack settings and pure renderers."""

@@ -1,0 +1,228 @@
+"""Kafka, Schema Registry and Kafka Connect: fast-data-dev as a container with the Snowflake
+connector on Connect's plugin path, or an existing cluster."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from components.docker_host import (
+    ContainerDefaults,
+    ContainerSpec,
+    DockerEngine,
+    Healthcheck,
+    Port,
+    run_container,
+)
+from components.settings import DockerHost, KafkaSettings, Mode
+
+__all__ = [
+    "CONNECTOR_JAR_PATH",
+    "KafkaCluster",
+    "KafkaClusterArgs",
+    "KafkaEndpoints",
+    "SNOWFLAKE_JAR",
+    "locate_snowflake_jar",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SNOWFLAKE_JAR = PROJECT_ROOT / "build" / "connectors" / "snowflake.jar"
+"""Fetched by `scripts/fetch-connectors`; its version is pinned in scripts/maven/pom.xml."""
+CONNECTOR_JAR_PATH = "/connectors/snowflake.jar"
+"""On fast-data-dev's default CONNECT_PLUGIN_PATH."""
+
+BROKER_PORT = 9092
+CONTROLLER_PORT = 16062
+SCHEMA_REGISTRY_PORT = 8081
+CONNECT_PORT = 8083
+
+
+@dataclass(frozen=True)
+class ConnectorJar:
+    path: Path
+    sha256: str
+
+
+def locate_snowflake_jar(path: Path = SNOWFLAKE_JAR) -> ConnectorJar:
+    """The jar and its hash (a new jar replaces the container); a clear error if absent."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Snowflake connector jar not found at {path}. Fetch it (the version is pinned in "
+            "scripts/maven/pom.xml) with: scripts/fetch-connectors"
+        )
+    digest = hashlib.sha256()
+    with path.open("rb") as jar:
+        for block in iter(lambda: jar.read(1 << 20), b""):
+            digest.update(block)
+    return ConnectorJar(path, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class KafkaEndpoints:
+    """Plain addresses as one particular client sees them."""
+
+    bootstrap_servers: tuple[str, ...]
+    security_protocol: str
+    schema_registry_url: str
+    connect_url: str
+
+
+@dataclass(frozen=True)
+class KafkaClusterArgs:
+    settings: KafkaSettings
+    engine: DockerEngine | None
+    """The engine fast-data-dev runs on; None in external mode."""
+    defaults: ContainerDefaults
+    snowflake_jar: ConnectorJar | None
+    """Required in container mode."""
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
+class KafkaCluster(pulumi.ComponentResource):
+    """The Kafka side of the pipeline, wherever it runs."""
+
+    bootstrap_servers: pulumi.Output[list[str]]
+    """Brokers as reached from the machine running Pulumi (kafka provider, simulator)."""
+    internal_bootstrap_servers: pulumi.Output[list[str]]
+    """Brokers as reached from containers on the stack network."""
+    schema_registry_url: pulumi.Output[str]
+    internal_schema_registry_url: pulumi.Output[str]
+    connect_url: pulumi.Output[str]
+    internal_connect_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: KafkaClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:kafka:KafkaCluster", name, None, opts)
+        s = args.settings
+        self._settings = s
+        if s.mode is Mode.EXTERNAL:
+            self.bootstrap_servers = pulumi.Output.from_input(list(s.bootstrap_servers))
+            self.internal_bootstrap_servers = self.bootstrap_servers
+            self.schema_registry_url = pulumi.Output.from_input(s.schema_registry_url)
+            self.internal_schema_registry_url = self.schema_registry_url
+            self.connect_url = pulumi.Output.from_input(s.connect_url)
+            self.internal_connect_url = self.connect_url
+        else:
+            if args.engine is None or args.snowflake_jar is None or s.placement is None:
+                raise ValueError("container mode needs a Docker engine and the connector jar")
+            self._run(name, s, args.engine, args.defaults, args.snowflake_jar)
+        self.register_outputs(
+            {
+                "bootstrapServers": self.bootstrap_servers,
+                "internalBootstrapServers": self.internal_bootstrap_servers,
+                "schemaRegistryUrl": self.schema_registry_url,
+                "internalSchemaRegistryUrl": self.internal_schema_registry_url,
+                "connectUrl": self.connect_url,
+                "internalConnectUrl": self.internal_connect_url,
+            }
+        )
+
+    def endpoints_for(self, consumer: DockerHost) -> KafkaEndpoints:
+        """Broker, Schema Registry and Connect as a container on `consumer` reaches them."""
+        s = self._settings
+        if s.mode is Mode.EXTERNAL:
+            return KafkaEndpoints(
+                s.bootstrap_servers, s.security_protocol, s.schema_registry_url, s.connect_url
+            )
+        assert s.placement is not None
+        if s.placement.docker_host == consumer:
+            alias = s.placement.alias
+            return KafkaEndpoints(
+                (f"{alias}:{s.INTERNAL_LISTENER_PORT}",),
+                "PLAINTEXT",
+                f"http://{alias}:{SCHEMA_REGISTRY_PORT}",
+                f"http://{alias}:{CONNECT_PORT}",
+            )
+        address = s.placement.docker_host.address
+        return KafkaEndpoints(
+            (f"{address}:{s.broker_port}",),
+            "PLAINTEXT",
+            f"http://{address}:{s.schema_registry_port}",
+            f"http://{address}:{s.connect_port}",
+        )
+
+    def _run(
+        self,
+        name: str,
+        s: KafkaSettings,
+        engine: DockerEngine,
+        defaults: ContainerDefaults,
+        jar: ConnectorJar,
+    ) -> None:
+        assert s.placement is not None
+        alias = s.placement.alias
+        address = s.placement.docker_host.address
+        internal = f"{alias}:{s.INTERNAL_LISTENER_PORT}"
+        # Two listeners: PLAINTEXT is advertised at the engine's address and published port for
+        # clients outside Docker; DOCKERCOMPOSE at the alias for containers on the network.
+        envs = [
+            f"ADV_HOST={alias}",
+            f"SAMPLEDATA={_flag(s.running_sample_data)}",
+            f"RUNNING_SAMPLEDATA={_flag(s.running_sample_data)}",
+            f"RUNTESTS={_flag(s.run_tests)}",
+            "FORWARDLOGS=0",
+            "WEB_PORT=0",
+            "CONNECTORS=mqtt",
+            f"KAFKA_LISTENERS=PLAINTEXT://:{BROKER_PORT},"
+            f"DOCKERCOMPOSE://:{s.INTERNAL_LISTENER_PORT},CONTROLLER://:{CONTROLLER_PORT}",
+            f"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://{address}:{s.broker_port},"
+            f"DOCKERCOMPOSE://{internal}",
+            "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=DOCKERCOMPOSE:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+            "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+        ]
+        probe = (
+            f"curl -fsS -o /dev/null http://127.0.0.1:{SCHEMA_REGISTRY_PORT}/subjects && "
+            f"curl -fsS http://127.0.0.1:{CONNECT_PORT}/connector-plugins "
+            "| grep -q SnowflakeSinkConnector"
+        )
+        run_container(
+            self,
+            name,
+            engine,
+            defaults,
+            ContainerSpec(
+                role="kafka",
+                image=s.image,
+                alias=alias,
+                ports=[
+                    Port(BROKER_PORT, s.broker_port),
+                    Port(SCHEMA_REGISTRY_PORT, s.schema_registry_port),
+                    Port(CONNECT_PORT, s.connect_port),
+                ],
+                envs=envs,
+                volumes={"kafka-data": "/data"},
+                uploads=[
+                    docker.ContainerUploadArgs(
+                        file=CONNECTOR_JAR_PATH,
+                        # Relative, so state does not depend on where the checkout lives.
+                        source=jar.path.relative_to(PROJECT_ROOT).as_posix(),
+                        source_hash=jar.sha256,
+                        permissions="0644",
+                    )
+                ],
+                healthcheck=Healthcheck(
+                    command=["CMD-SHELL", probe],
+                    interval="10s",
+                    retries=30,
+                    start_period="60s",
+                ),
+            ),
+        )
+        self.bootstrap_servers = pulumi.Output.from_input([f"{address}:{s.broker_port}"])
+        self.internal_bootstrap_servers = pulumi.Output.from_input([internal])
+        self.schema_registry_url = pulumi.Output.from_input(
+            f"http://{address}:{s.schema_registry_port}"
+        )
+        self.internal_schema_registry_url = pulumi.Output.from_input(
+            f"http://{alias}:{SCHEMA_REGISTRY_PORT}"
+        )
+        self.connect_url = pulumi.Output.from_input(f"http://{address}:{s.connect_port}")
+        self.internal_connect_url = pulumi.Output.from_input(f"http://{alias}:{CONNECT_PORT}")

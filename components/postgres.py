@@ -1,0 +1,239 @@
+"""Postgres for Lenses HQ, the Lenses agents and Metabase: the server (a container or a managed
+service), its explicit admin provider, and one database per application owned by its own role."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_postgresql as postgresql
+import pulumi_random as random
+
+from components.docker_host import (
+    ContainerDefaults,
+    ContainerSpec,
+    DockerEngine,
+    Healthcheck,
+    Port,
+    run_container,
+)
+from components.settings import DockerHost, Endpoint, Mode, PostgresSettings
+
+__all__ = [
+    "APP_DATABASES",
+    "AppDatabase",
+    "AppDatabases",
+    "AppDatabasesArgs",
+    "DatabaseLogin",
+    "PostgresServer",
+    "PostgresServerArgs",
+]
+
+CONTAINER_PORT = 5432
+
+
+@dataclass(frozen=True)
+class AppDatabase:
+    database: str
+    role: str
+    """Login role that owns the database; no other application role may connect to it."""
+
+
+APP_DATABASES = (
+    AppDatabase("hq", "lenses_hq"),
+    AppDatabase("agent1", "lenses_agent1"),
+    AppDatabase("agent2", "lenses_agent2"),
+    AppDatabase("metabaseappdb", "metabase"),
+)
+
+
+@dataclass(frozen=True)
+class PostgresServerArgs:
+    settings: PostgresSettings
+    engine: DockerEngine | None
+    """The engine Postgres runs on; None in external mode."""
+    defaults: ContainerDefaults
+
+
+class PostgresServer(pulumi.ComponentResource):
+    """The server and an admin provider that only connects once it is healthy."""
+
+    provider: postgresql.Provider
+    """Explicit admin provider for databases and roles."""
+    host: pulumi.Output[str]
+    """From the machine running Pulumi."""
+    port: pulumi.Output[int]
+    admin_username: pulumi.Output[str]
+    admin_password: pulumi.Output[str]
+    """Secret."""
+
+    def __init__(
+        self, name: str, args: PostgresServerArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:postgres:PostgresServer", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+        depends: list[pulumi.Resource] = []
+        if s.mode is Mode.EXTERNAL:
+            if s.endpoint is None or s.admin_password is None:
+                raise ValueError("external Postgres needs postgresEndpoint and a password")
+            endpoint = s.endpoint
+            password = pulumi.Output.secret(s.admin_password)
+        else:
+            if args.engine is None or s.placement is None:
+                raise ValueError("container mode needs a Docker engine")
+            password = random.RandomPassword(
+                f"{name}-admin-password", length=32, special=False, opts=child
+            ).result
+            server = run_container(
+                self,
+                name,
+                args.engine,
+                args.defaults,
+                ContainerSpec(
+                    role="postgres",
+                    image=s.image,
+                    alias=s.placement.alias,
+                    ports=[Port(CONTAINER_PORT, s.port)],
+                    envs=[
+                        f"POSTGRES_USER={s.admin_username}",
+                        pulumi.Output.concat("POSTGRES_PASSWORD=", password),
+                        "POSTGRES_DB=postgres",
+                    ],
+                    volumes={"postgres-data": "/var/lib/postgresql/data"},
+                    # TCP, not the socket: during initdb the temporary server listens on the
+                    # socket only, and must not count as healthy.
+                    healthcheck=Healthcheck(
+                        command=[
+                            "CMD",
+                            "pg_isready",
+                            "-h",
+                            "127.0.0.1",
+                            "-U",
+                            s.admin_username,
+                            "-d",
+                            "postgres",
+                        ],
+                        interval="2s",
+                        retries=30,
+                    ),
+                ),
+            )
+            depends.append(server.container)
+            endpoint = Endpoint(s.placement.docker_host.address, s.port)
+        self.host = pulumi.Output.from_input(endpoint.host)
+        self.port = pulumi.Output.from_input(endpoint.port)
+        self.admin_username = pulumi.Output.from_input(s.admin_username)
+        self.admin_password = pulumi.Output.secret(password)
+        self.provider = postgresql.Provider(
+            f"{name}-provider",
+            host=endpoint.host,
+            port=endpoint.port,
+            username=s.admin_username,
+            password=self.admin_password,
+            database="postgres",
+            sslmode=s.sslmode,
+            superuser=s.superuser,
+            connect_timeout=30,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+        )
+        self._settings = s
+        self._endpoint = endpoint
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "adminUsername": self.admin_username,
+                "adminPassword": self.admin_password,
+            }
+        )
+
+
+    def endpoint_for(self, consumer: DockerHost) -> Endpoint:
+        """Where a container on `consumer` reaches the server: by alias on the same engine,
+        otherwise at the published port (or the managed endpoint)."""
+        placement = self._settings.placement
+        if placement is not None and placement.docker_host == consumer:
+            return Endpoint(placement.alias, CONTAINER_PORT)
+        return self._endpoint
+
+    @property
+    def sslmode(self) -> str:
+        return self._settings.sslmode
+
+
+@dataclass(frozen=True)
+class DatabaseLogin:
+    """How an application logs in to its own database."""
+
+    database: str
+    username: str
+    password: pulumi.Output[str]
+    """Secret."""
+
+
+@dataclass(frozen=True)
+class AppDatabasesArgs:
+    provider: postgresql.Provider
+    protect: bool
+    databases: tuple[AppDatabase, ...] = APP_DATABASES
+
+
+class AppDatabases(pulumi.ComponentResource):
+    """One database per application, owned by a login role of its own; PUBLIC loses CONNECT,
+    so no application role can connect to another application's database."""
+
+    logins: dict[str, DatabaseLogin]
+    """By database name."""
+
+    def __init__(
+        self, name: str, args: AppDatabasesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:postgres:AppDatabases", name, None, opts)
+        on_server = pulumi.ResourceOptions(
+            parent=self, provider=args.provider, protect=args.protect
+        )
+        self.logins = {}
+        for app in args.databases:
+            password = random.RandomPassword(
+                f"{name}-{app.database}-password",
+                length=32,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            role = postgresql.Role(
+                f"{name}-{app.database}-role",
+                name=app.role,
+                login=True,
+                password=password.result,
+                superuser=False,
+                create_database=False,
+                create_role=False,
+                replication=False,
+                bypass_row_level_security=False,
+                inherit=True,
+                opts=on_server,
+            )
+            database = postgresql.Database(
+                f"{name}-{app.database}",
+                name=app.database,
+                owner=role.name,
+                encoding="UTF8",
+                opts=on_server,
+            )
+            postgresql.Grant(
+                f"{name}-{app.database}-revoke-public",
+                database=database.name,
+                role="public",
+                object_type="database",
+                privileges=[],
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            )
+            self.logins[app.database] = DatabaseLogin(
+                app.database, app.role, pulumi.Output.secret(password.result)
+            )
+        outputs: dict[str, object] = {}
+        for db, login in self.logins.items():
+            outputs[f"{db}Username"] = login.username
+            outputs[f"{db}Password"] = login.password
+        self.register_outputs(outputs)

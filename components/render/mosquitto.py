@@ -1,0 +1,111 @@
+"""Mosquitto's config, password file and ACL, rendered deterministically from their inputs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "HEALTH_TOPIC",
+    "MosquittoLayout",
+    "MqttUser",
+    "PBKDF2_ITERATIONS",
+    "render_acl",
+    "render_conf",
+    "render_password_file",
+    "render_password_line",
+]
+
+PBKDF2_ITERATIONS = 101
+"""What `mosquitto_passwd` writes for its `$7$` (PBKDF2-HMAC-SHA512) format."""
+
+HEALTH_TOPIC = "health/#"
+UPTIME_TOPIC = "$SYS/broker/uptime"
+
+
+@dataclass(frozen=True)
+class MosquittoLayout:
+    """Paths and ports as the broker sees them; the container and local test brokers differ."""
+
+    config_dir: str = "/mosquitto/config"
+    data_dir: str = "/mosquitto/data"
+    log_dir: str = "/mosquitto/log"
+    port: int = 1883
+    websocket_port: int | None = 9001
+    bind_address: str | None = None
+
+    @property
+    def password_file(self) -> str:
+        return f"{self.config_dir}/passwd"
+
+    @property
+    def acl_file(self) -> str:
+        return f"{self.config_dir}/acl"
+
+    @property
+    def conf_file(self) -> str:
+        return f"{self.config_dir}/mosquitto.conf"
+
+
+@dataclass(frozen=True)
+class MqttUser:
+    username: str
+    password: str
+    salt_b64: str
+    """12 random bytes, base64, generated once (pulumi-random) so the file never changes."""
+
+
+def render_password_line(user: MqttUser, iterations: int = PBKDF2_ITERATIONS) -> str:
+    salt = base64.b64decode(user.salt_b64, validate=True)
+    digest = hashlib.pbkdf2_hmac("sha512", user.password.encode(), salt, iterations, dklen=64)
+    encoded_salt = base64.b64encode(salt).decode()
+    return f"{user.username}:$7${iterations}${encoded_salt}${base64.b64encode(digest).decode()}"
+
+
+def render_password_file(users: Sequence[MqttUser]) -> str:
+    return "".join(render_password_line(u) + "\n" for u in sorted(users, key=lambda u: u.username))
+
+
+def render_acl(device_user: str, connector_user: str, health_user: str) -> str:
+    """Devices may only publish, the connector may only subscribe, the healthcheck user may
+    only read the broker's uptime. A user without a matching rule is denied."""
+    return (
+        "# Rendered by health-pipeline; edit the program, not this file.\n"
+        f"user {device_user}\ntopic write {HEALTH_TOPIC}\n\n"
+        f"user {connector_user}\ntopic read {HEALTH_TOPIC}\n\n"
+        f"user {health_user}\ntopic read {UPTIME_TOPIC}\n"
+    )
+
+
+def render_conf(layout: MosquittoLayout) -> str:
+    bind = f" {layout.bind_address}" if layout.bind_address else ""
+    lines = [
+        "# Rendered by health-pipeline; edit the program, not this file.",
+        "per_listener_settings false",
+        "allow_anonymous false",
+        f"password_file {layout.password_file}",
+        f"acl_file {layout.acl_file}",
+        "",
+        "persistence true",
+        f"persistence_location {layout.data_dir}/",
+        "autosave_interval 30",
+        "# QoS 1 messages for offline persistent sessions are kept, up to a bound.",
+        "max_queued_messages 100000",
+        "",
+        f"log_dest file {layout.log_dir}/mosquitto.log",
+        "log_dest stdout",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+        "log_type information",
+        "connection_messages true",
+        "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        "",
+        f"listener {layout.port}{bind}",
+        "protocol mqtt",
+    ]
+    if layout.websocket_port is not None:
+        lines += ["", f"listener {layout.websocket_port}{bind}", "protocol websockets"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,658 @@
+"""Typed stack settings: read once from the stack config into frozen dataclasses and validated
+before any resource is registered, so a bad value costs nothing but one clear message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import pulumi
+
+__all__ = [
+    "DockerHost",
+    "Endpoint",
+    "KafkaSettings",
+    "LensesSettings",
+    "MetabaseSettings",
+    "Mode",
+    "MqttSettings",
+    "PostgresSettings",
+    "Settings",
+    "SettingsError",
+    "TopicSettings",
+    "load_settings",
+    "parse_duration_ms",
+]
+
+
+class Mode(StrEnum):
+    """How a service is provided: run by us as a container, reached at an existing endpoint,
+    or not part of this stack at all."""
+
+    CONTAINER = "container"
+    EXTERNAL = "external"
+    DISABLED = "disabled"
+
+
+class SettingsError(ValueError):
+    """All problems found in the stack settings, reported together so one run shows them all."""
+
+    def __init__(self, stack: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"stack '{stack}' has {len(self.problems)} invalid setting(s):\n{lines}\n"
+            "Every key is documented in Pulumi.yaml and in the README's settings reference."
+        )
+
+
+class ConfigSource(Protocol):
+    """The subset of `pulumi.Config` the loader uses (so tests can feed a real Config)."""
+
+    name: str
+
+    def get(self, key: str) -> str | None: ...
+    def get_secret(self, key: str) -> pulumi.Output[str] | None: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and port as seen by one particular client."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DockerHost:
+    """A Docker engine the stack deploys containers to (`unix://`, `tcp://` or `ssh://`)."""
+
+    url: str
+
+    @property
+    def address(self) -> str:
+        """Where ports published on this engine are reached from the machine running Pulumi
+        and from other engines: the engine's own host name, or localhost for a local socket."""
+        parts = urlsplit(self.url)
+        if parts.scheme in ("unix", "npipe"):
+            return "localhost"
+        return parts.hostname or "localhost"
+
+    @property
+    def slug(self) -> str:
+        """A short, stable token for resource names that tells engines apart."""
+        if self.address == "localhost":
+            return "local"
+        return re.sub(r"[^a-z0-9]+", "-", self.address.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class ContainerPlacement:
+    """Where a containerised service runs and how it is reached."""
+
+    docker_host: DockerHost
+    alias: str
+    """Stable host name of the container on the stack's Docker network."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    mode: Mode
+    placement: ContainerPlacement | None
+    image: str
+    port: int
+    websocket_port: int
+    endpoint: str
+    """External mode: the broker URL (`tcp://` or `ssl://`)."""
+    device_username: str
+    connector_username: str
+    device_password: pulumi.Output[str] | None
+    """External mode only; in container mode passwords are generated."""
+    connector_password: pulumi.Output[str] | None
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    mode: Mode
+    placement: ContainerPlacement | None
+    image: str
+    broker_port: int
+    schema_registry_port: int
+    connect_port: int
+    running_sample_data: bool
+    run_tests: bool
+    broker_count: int
+    bootstrap_servers: tuple[str, ...]
+    """External mode: the cluster's bootstrap servers (`host:port`)."""
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_username: str
+    sasl_password: pulumi.Output[str] | None
+    schema_registry_url: str
+    connect_url: str
+
+    INTERNAL_LISTENER_PORT = 19092
+    """Listener that containers on the stack network use (`kafka:19092`)."""
+
+
+@dataclass(frozen=True)
+class TopicSettings:
+    partitions: int
+    replication_factor: int
+    retention_ms: int
+    min_insync_replicas: int
+    compression: str
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    mode: Mode
+    placement: ContainerPlacement | None
+    image: str
+    port: int
+    endpoint: Endpoint | None
+    """External mode: the managed server's host and port."""
+    admin_username: str
+    admin_password: pulumi.Output[str] | None
+    """External mode only; in container mode the superuser password is generated."""
+    sslmode: str
+    superuser: bool
+
+
+@dataclass(frozen=True)
+class LensesSettings:
+    mode: Mode
+    """container: HQ and agent as containers; external: an agent joins an existing HQ."""
+    placement: ContainerPlacement | None
+    """Where HQ (container mode) and the agent run; both share one Docker engine."""
+    hq_image: str
+    agent_image: str
+    hq_port: int
+    hq_url: str
+    hq_agents_endpoint: Endpoint | None
+    agent_key: pulumi.Output[str] | None
+    license_key: pulumi.Output[str] | None
+    accept_eula: bool
+    agent_heap_opts: str
+    admin_username: str
+
+    HQ_HTTP_PORT = 9991
+    HQ_AGENTS_PORT = 10000
+    AGENT_ALIAS = "lenses-agent"
+
+
+@dataclass(frozen=True)
+class MetabaseSettings:
+    mode: Mode
+    placement: ContainerPlacement | None
+    image: str
+    port: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    stack: str
+    protect: bool
+    publish_ip: str
+    wait_timeout: int
+    mqtt: MqttSettings
+    kafka: KafkaSettings
+    topics: TopicSettings
+    postgres: PostgresSettings
+    lenses: LensesSettings
+    metabase: MetabaseSettings
+
+    @property
+    def name_prefix(self) -> str:
+        """Prefix of every Docker object name, so stacks can share one engine."""
+        return f"{self.project}-{self.stack}"
+
+    def docker_hosts(self) -> list[DockerHost]:
+        """Distinct engines that run at least one container, in a stable order."""
+        hosts: list[DockerHost] = []
+        for service in (self.mqtt, self.kafka, self.postgres, self.lenses, self.metabase):
+            if service.placement and service.placement.docker_host not in hosts:
+                hosts.append(service.placement.docker_host)
+        return hosts
+
+
+# --- value parsers ---------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d)$")
+_DURATION_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_IMAGE = re.compile(
+    r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_REGISTRY_PREFIX = re.compile(r"^[a-z0-9.-]+(?::\d+)?/")
+_HEAP_FLAG = re.compile(r"^-(Xm[sx]\d+[kKmMgG]?|Xss\d+[kKmMgG]?|XX:[+-]?[A-Za-z0-9]+(=\S+)?)$")
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
+
+
+def parse_duration_ms(text: str) -> int:
+    """`90s`, `1m`, `12h`, `7d` or `60000ms` to milliseconds; ValueError on anything else."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(text)
+    return int(match.group(1)) * _DURATION_MS[match.group(2)]
+
+
+def _image_problem(ref: str) -> str | None:
+    rest = _REGISTRY_PREFIX.sub("", ref, count=1) if ref.count("/") >= 2 else ref
+    match = _IMAGE.match(rest)
+    if not match:
+        return "must be an image reference such as 'postgres:16.4'"
+    if not match.group("tag") and not match.group("digest"):
+        return "needs an explicit tag (e.g. 'postgres:16.4'); untagged images drift"
+    if match.group("tag") == "latest":
+        return "must not use the 'latest' tag; pin a version"
+    return None
+
+
+def _host_port(text: str) -> Endpoint | None:
+    host, sep, port = text.rpartition(":")
+    if not sep or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return Endpoint(host, int(port))
+
+
+def _url_problem(url: str, schemes: Sequence[str]) -> str | None:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in schemes or not parts.hostname or not _HOST.match(parts.hostname):
+        return f"must be a URL like '{schemes[0]}://host:port' (schemes: {', '.join(schemes)})"
+    if port == -1:
+        return "has an invalid port"
+    return None
+
+
+# --- the reader -----------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads typed values and records every problem instead of stopping at the first."""
+
+    def __init__(self, config: ConfigSource, stack: str) -> None:
+        self.config = config
+        self.stack = stack
+        self.problems: list[str] = []
+
+    def key(self, key: str) -> str:
+        return f"{self.config.name}:{key}"
+
+    def fail(self, key: str, value: object, allowed: str) -> None:
+        self.problems.append(f"{self.key(key)} = {value!r}: {allowed}")
+
+    def raw(self, key: str) -> str:
+        value = self.config.get(key)
+        if value is None:
+            # Pulumi.yaml declares a default for every optional key, so only a CLI older than
+            # 3.44 (which ignores those defaults) or a hand-made config gets here.
+            self.problems.append(
+                f"{self.key(key)} is not set; Pulumi.yaml declares its default, which needs "
+                "Pulumi CLI >= 3.44"
+            )
+            return ""
+        return value
+
+    def text(self, key: str, check: Callable[[str], str | None] | None = None) -> str:
+        value = self.raw(key)
+        if check and value:
+            problem = check(value)
+            if problem:
+                self.fail(key, value, problem)
+        return value
+
+    def integer(self, key: str, low: int, high: int) -> int:
+        value = self.raw(key)
+        try:
+            number = int(value)
+        except ValueError:
+            self.fail(key, value, f"must be a whole number from {low} to {high}")
+            return low
+        if not low <= number <= high:
+            self.fail(key, value, f"must be a whole number from {low} to {high}")
+        return number
+
+    def port(self, key: str) -> int:
+        return self.integer(key, 1, 65535)
+
+    def boolean(self, key: str) -> bool:
+        value = self.raw(key)
+        if value.lower() not in ("true", "false"):
+            self.fail(key, value, "must be true or false")
+        return value.lower() == "true"
+
+    def choice(self, key: str, allowed: Sequence[str]) -> str:
+        value = self.raw(key)
+        if value not in allowed:
+            self.fail(key, value, f"must be one of: {', '.join(allowed)}")
+        return value
+
+    def mode(self, key: str, allowed: Sequence[Mode]) -> Mode:
+        value = self.choice(key, [m.value for m in allowed])
+        return Mode(value) if value in [m.value for m in allowed] else allowed[0]
+
+    def image(self, key: str) -> str:
+        return self.text(key, _image_problem)
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        import json
+
+        value = self.raw(key) or "[]"
+        try:
+            items = json.loads(value)
+        except json.JSONDecodeError:
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.fail(key, value, "must be a list of strings")
+            return ()
+        return tuple(items)
+
+    def secret(self, key: str, needed_because: str | None) -> pulumi.Output[str] | None:
+        """A secret the user sets. Plain-text values are refused; a missing one is an error
+        only when `needed_because` says why it is needed."""
+        full = self.key(key)
+        if self.config.get(key) and not pulumi.runtime.is_config_secret(full):
+            self.problems.append(
+                f"{full} is stored in plain text; encrypt it with: "
+                f"pulumi config set --secret --stack {self.stack} {key}"
+            )
+        if not self.config.get(key):
+            if needed_because:
+                self.problems.append(
+                    f"{full} is not set; it is required because {needed_because}. Set it with: "
+                    f"pulumi config set --secret --stack {self.stack} {key}"
+                )
+            return None
+        return self.config.get_secret(key)
+
+    def placement(self, mode: Mode, host_key: str, default_host: str, alias: str):
+        if mode is not Mode.CONTAINER:
+            return None
+        url = self.raw(host_key) or default_host
+        problem = _url_problem(url, ("unix", "tcp", "ssh", "npipe"))
+        if urlsplit(url).scheme in ("unix", "npipe") and urlsplit(url).path:
+            problem = None
+        if problem:
+            self.fail(host_key, url, problem)
+        return ContainerPlacement(DockerHost(url), alias)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def load_settings(config: ConfigSource, stack: str) -> Settings:
+    """Read and validate every setting; raise SettingsError listing all problems."""
+    r = _Reader(config, stack)
+    docker_host = r.text("dockerHost")
+    if _url_problem(docker_host, ("unix", "tcp", "ssh", "npipe")) and not (
+        urlsplit(docker_host).scheme in ("unix", "npipe") and urlsplit(docker_host).path
+    ):
+        r.fail("dockerHost", docker_host, "must be a Docker host URL: unix://, tcp:// or ssh://")
+
+    mqtt = _load_mqtt(r, docker_host)
+    kafka = _load_kafka(r, docker_host)
+    topics = _load_topics(r, kafka)
+    postgres = _load_postgres(r, docker_host)
+    lenses = _load_lenses(r, docker_host)
+    metabase = _load_metabase(r, docker_host)
+    settings = Settings(
+        project=config.name,
+        stack=stack,
+        protect=r.boolean("protectStatefulResources"),
+        publish_ip=r.text(
+            "publishIp",
+            lambda v: None
+            if re.match(r"^\d{1,3}(\.\d{1,3}){3}$", v)
+            else "must be an IPv4 address such as 127.0.0.1",
+        ),
+        wait_timeout=r.integer("containerWaitTimeout", 10, 3600),
+        mqtt=mqtt,
+        kafka=kafka,
+        topics=topics,
+        postgres=postgres,
+        lenses=lenses,
+        metabase=metabase,
+    )
+    _check_cross_service(r, settings)
+    if r.problems:
+        raise SettingsError(stack, r.problems)
+    return settings
+
+
+def _load_mqtt(r: _Reader, docker_host: str) -> MqttSettings:
+    mode = r.mode("mqttMode", [Mode.CONTAINER, Mode.EXTERNAL])
+    external = mode is Mode.EXTERNAL
+    endpoint = r.text("mqttEndpoint", lambda v: _url_problem(v, ("tcp", "ssl", "mqtt", "mqtts")))
+    if external and not endpoint:
+        r.fail("mqttEndpoint", endpoint, "must be set when mqttMode is external")
+    users = {}
+    for key in ("mqttDeviceUsername", "mqttConnectorUsername"):
+        users[key] = r.text(
+            key,
+            lambda v: None
+            if re.match(r"^[A-Za-z0-9_.-]{1,64}$", v)
+            else "must be 1-64 letters, digits, '.', '_' or '-'",
+        )
+    if users["mqttDeviceUsername"] == users["mqttConnectorUsername"]:
+        r.fail("mqttConnectorUsername", users["mqttConnectorUsername"],
+               "must differ from mqttDeviceUsername (their ACLs differ)")
+    why = "mqttMode is external" if external else None
+    return MqttSettings(
+        mode=mode,
+        placement=r.placement(mode, "mqttDockerHost", docker_host, "mosquitto"),
+        image=r.image("mqttImage"),
+        port=r.port("mqttPort"),
+        websocket_port=r.port("mqttWebsocketPort"),
+        endpoint=endpoint,
+        device_username=users["mqttDeviceUsername"],
+        connector_username=users["mqttConnectorUsername"],
+        device_password=r.secret("mqttDevicePassword", why) if external else None,
+        connector_password=r.secret("mqttConnectorPassword", why) if external else None,
+    )
+
+
+def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
+    mode = r.mode("kafkaMode", [Mode.CONTAINER, Mode.EXTERNAL])
+    external = mode is Mode.EXTERNAL
+    servers = r.strings("kafkaBootstrapServers")
+    for server in servers:
+        if _host_port(server) is None:
+            r.fail("kafkaBootstrapServers", server, "each entry must be host:port")
+    if external and not servers:
+        r.fail("kafkaBootstrapServers", list(servers), "must list host:port entries when "
+               "kafkaMode is external")
+    protocol = r.choice("kafkaSecurityProtocol", ["PLAINTEXT", "SSL", "SASL_PLAINTEXT",
+                                                  "SASL_SSL"])
+    mechanism = r.choice("kafkaSaslMechanism", ["plain", "scram-sha256", "scram-sha512"])
+    sasl = external and protocol.startswith("SASL_")
+    username = r.raw("kafkaSaslUsername")
+    if sasl and not username:
+        r.fail("kafkaSaslUsername", username, f"must be set when kafkaSecurityProtocol is "
+               f"{protocol}")
+    urls = {}
+    for key in ("kafkaSchemaRegistryUrl", "kafkaConnectUrl"):
+        urls[key] = r.text(key, lambda v: _url_problem(v, ("http", "https")))
+        if external and not urls[key]:
+            r.fail(key, urls[key], "must be set when kafkaMode is external")
+    broker_count = r.integer("kafkaBrokerCount", 1, 1000)
+    if not external and broker_count != 1:
+        r.fail("kafkaBrokerCount", broker_count,
+               "must be 1 when kafkaMode is container (fast-data-dev runs one broker)")
+    return KafkaSettings(
+        mode=mode,
+        placement=r.placement(mode, "kafkaDockerHost", docker_host, "kafka"),
+        image=r.image("kafkaImage"),
+        broker_port=r.port("kafkaBrokerPort"),
+        schema_registry_port=r.port("kafkaSchemaRegistryPort"),
+        connect_port=r.port("kafkaConnectPort"),
+        running_sample_data=r.boolean("kafkaRunningSampleData"),
+        run_tests=r.boolean("kafkaRunTests"),
+        broker_count=broker_count,
+        bootstrap_servers=servers,
+        security_protocol=protocol if external else "PLAINTEXT",
+        sasl_mechanism=mechanism,
+        sasl_username=username,
+        sasl_password=r.secret(
+            "kafkaSaslPassword",
+            f"kafkaMode is external with kafkaSecurityProtocol {protocol}" if sasl else None,
+        ),
+        schema_registry_url=urls["kafkaSchemaRegistryUrl"],
+        connect_url=urls["kafkaConnectUrl"],
+    )
+
+
+def _load_topics(r: _Reader, kafka: KafkaSettings) -> TopicSettings:
+    partitions = r.integer("topicPartitions", 1, 10_000)
+    replication = r.integer("topicReplicationFactor", 1, 32)
+    if replication > kafka.broker_count:
+        r.fail("topicReplicationFactor", replication,
+               f"must not exceed the broker count ({kafka.broker_count}, kafkaBrokerCount)")
+    retention = r.raw("topicRetention")
+    try:
+        retention_ms = parse_duration_ms(retention)
+    except ValueError:
+        r.fail("topicRetention", retention,
+               "must be a positive duration: a number followed by ms, s, m, h or d (e.g. 7d)")
+        retention_ms = 0
+    min_isr = r.integer("topicMinInsyncReplicas", 1, 32)
+    if min_isr > replication:
+        r.fail("topicMinInsyncReplicas", min_isr,
+               f"must not exceed topicReplicationFactor ({replication})")
+    return TopicSettings(
+        partitions=partitions,
+        replication_factor=replication,
+        retention_ms=retention_ms,
+        min_insync_replicas=min_isr,
+        compression=r.choice("topicCompression",
+                             ["producer", "uncompressed", "zstd", "lz4", "snappy", "gzip"]),
+    )
+
+
+def _load_postgres(r: _Reader, docker_host: str) -> PostgresSettings:
+    mode = r.mode("postgresMode", [Mode.CONTAINER, Mode.EXTERNAL])
+    external = mode is Mode.EXTERNAL
+    endpoint_text = r.text("postgresEndpoint",
+                           lambda v: _url_problem(v, ("postgresql", "postgres")))
+    endpoint = None
+    if endpoint_text and not _url_problem(endpoint_text, ("postgresql", "postgres")):
+        parts = urlsplit(endpoint_text)
+        endpoint = Endpoint(parts.hostname or "", parts.port or 5432)
+    if external and not endpoint_text:
+        r.fail("postgresEndpoint", endpoint_text, "must be set when postgresMode is external")
+    sslmode = r.choice("postgresSslMode", ["disable", "require", "verify-ca", "verify-full"])
+    if external and sslmode == "disable":
+        r.fail("postgresSslMode", sslmode,
+               "must not be disable for an external server: use require, verify-ca or "
+               "verify-full")
+    return PostgresSettings(
+        mode=mode,
+        placement=r.placement(mode, "postgresDockerHost", docker_host, "postgres"),
+        image=r.image("postgresImage"),
+        port=r.port("postgresPort"),
+        endpoint=endpoint,
+        admin_username=r.text("postgresAdminUsername"),
+        admin_password=r.secret("postgresAdminPassword",
+                                "postgresMode is external" if external else None)
+        if external else None,
+        sslmode=sslmode,
+        superuser=r.boolean("postgresSuperuser"),
+    )
+
+
+def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
+    mode = r.mode("lensesMode", [Mode.CONTAINER, Mode.EXTERNAL, Mode.DISABLED])
+    external = mode is Mode.EXTERNAL
+    hq_url = r.text("lensesHqUrl", lambda v: _url_problem(v, ("https", "http")))
+    agents_text = r.raw("lensesHqAgentsAddress")
+    agents = _host_port(agents_text) if agents_text else None
+    if agents_text and agents is None:
+        r.fail("lensesHqAgentsAddress", agents_text, "must be host:port of HQ's agent listener")
+    if external:
+        if not hq_url:
+            r.fail("lensesHqUrl", hq_url, "must be set when lensesMode is external")
+        if not agents_text:
+            r.fail("lensesHqAgentsAddress", agents_text,
+                   "must be set when lensesMode is external")
+    heap = r.raw("lensesAgentHeapOpts")
+    if not heap.split() or not all(_HEAP_FLAG.match(flag) for flag in heap.split()):
+        r.fail("lensesAgentHeapOpts", heap,
+               "must be JVM heap flags such as '-Xmx1536m -Xms512m' (-Xmx, -Xms, -Xss, -XX:)")
+    accept = r.boolean("lensesAcceptEula")
+    if mode is not Mode.DISABLED and not accept:
+        r.fail("lensesAcceptEula", accept,
+               "must be true to run Lenses (HQ and agent refuse to start otherwise); read "
+               "https://lenses.io/legals/eula, then: "
+               f"pulumi config set --stack {r.stack} lensesAcceptEula true "
+               "(or set lensesMode to disabled)")
+    # Placement is needed for the agent in both container and external mode.
+    placement = r.placement(
+        Mode.CONTAINER if mode is not Mode.DISABLED else Mode.DISABLED,
+        "lensesDockerHost", docker_host, "lenses-hq",
+    )
+    return LensesSettings(
+        mode=mode,
+        placement=placement,
+        hq_image=r.image("lensesHqImage"),
+        agent_image=r.image("lensesAgentImage"),
+        hq_port=r.port("lensesHqPort"),
+        hq_url=hq_url,
+        hq_agents_endpoint=agents,
+        agent_key=r.secret("lensesAgentKey", "lensesMode is external" if external else None),
+        license_key=r.secret("lensesLicenseKey", None),
+        accept_eula=accept,
+        agent_heap_opts=heap,
+        admin_username=r.text("lensesAdminUsername"),
+    )
+
+
+def _load_metabase(r: _Reader, docker_host: str) -> MetabaseSettings:
+    mode = r.mode("metabaseMode", [Mode.CONTAINER, Mode.EXTERNAL, Mode.DISABLED])
+    url = r.text("metabaseUrl", lambda v: _url_problem(v, ("https", "http")))
+    if mode is Mode.EXTERNAL and not url:
+        r.fail("metabaseUrl", url, "must be set when metabaseMode is external")
+    return MetabaseSettings(
+        mode=mode,
+        placement=r.placement(mode, "metabaseDockerHost", docker_host, "metabase"),
+        image=r.image("metabaseImage"),
+        port=r.port("metabasePort"),
+        url=url,
+    )
+
+
+def _check_cross_service(r: _Reader, s: Settings) -> None:
+    """Rules that span services: published ports per engine, and who needs Postgres."""
+    published: dict[tuple[str, int], str] = {}
+    candidates: list[tuple[ContainerPlacement | None, str, int]] = [
+        (s.mqtt.placement, "mqttPort", s.mqtt.port),
+        (s.mqtt.placement, "mqttWebsocketPort", s.mqtt.websocket_port),
+        (s.kafka.placement, "kafkaBrokerPort", s.kafka.broker_port),
+        (s.kafka.placement, "kafkaSchemaRegistryPort", s.kafka.schema_registry_port),
+        (s.kafka.placement, "kafkaConnectPort", s.kafka.connect_port),
+        (s.postgres.placement, "postgresPort", s.postgres.port),
+        (s.metabase.placement, "metabasePort", s.metabase.port),
+    ]
+    if s.lenses.mode is Mode.CONTAINER:
+        candidates.append((s.lenses.placement, "lensesHqPort", s.lenses.hq_port))
+    for placement, key, port in candidates:
+        if placement is None:
+            continue
+        slot = (placement.docker_host.url, port)
+        if slot in published:
+            r.fail(key, port, f"host port {port} on {placement.docker_host.url} is already "
+                              f"taken by {published[slot]}; choose another port")
+        else:
+            published[slot] = key

@@ -1,0 +1,299 @@
+"""Runs the real `__main__.py` under Pulumi mocks for a stack, with the stack's config merged
+the way the Pulumi CLI merges it, and records every registered resource."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import runpy
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PROJECT = "health-pipeline"
+SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
+
+# Outputs the real engine marks secret through the providers' additional_secret_outputs;
+# mocks do not, so the harness does. tests/test_harness.py checks this table against the SDKs.
+ENGINE_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "random:index/randomPassword:RandomPassword": ("bcryptHash", "result"),
+    "random:index/randomBytes:RandomBytes": ("base64", "hex"),
+}
+
+# Secrets a user sets per stack with `pulumi config set --secret`; test values only.
+USER_SECRETS: dict[str, dict[str, str]] = {
+    "dev": {},
+    "prod": {
+        "kafkaSaslPassword": "test-sasl-password",
+        "postgresAdminPassword": "test-postgres-admin-password",
+    },
+}
+
+
+class ConfigError(ValueError):
+    """What the Pulumi CLI would refuse before running the program."""
+
+
+def project_config() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+
+
+def stack_file(stack: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    return {
+        "string": isinstance(value, str),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "array": isinstance(value, list),
+    }[kind]
+
+
+def _as_config_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def merge_config(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    user_secrets: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """Stack values over Pulumi.yaml defaults, refusing undeclared keys and wrong types as
+    the CLI does. Returns the config map and the keys that are secret."""
+    declared = project_config()
+    values: dict[str, Any] = {}
+    secret_keys: list[str] = []
+    for full_key, value in {**stack_file(stack), **(overrides or {})}.items():
+        namespace, _, key = full_key.rpartition(":")
+        if namespace != PROJECT:
+            values[full_key] = value
+            continue
+        if key not in declared:
+            raise ConfigError(
+                f"Stack '{stack}' uses configuration value '{key}' which is not defined by "
+                "the project configuration"
+            )
+        if isinstance(value, dict) and "secure" in value:
+            raise ConfigError(f"{full_key}: give test secrets through user_secrets")
+        if not _type_ok(declared[key]["type"], value):
+            raise ConfigError(
+                f"Stack '{stack}' with configuration key '{key}' must be of type "
+                f"'{declared[key]['type']}'"
+            )
+        values[full_key] = value
+    for key, spec in declared.items():
+        full_key = f"{PROJECT}:{key}"
+        if full_key not in values:
+            if "default" not in spec:
+                raise ConfigError(f"Stack '{stack}' is missing configuration value '{key}'")
+            values[full_key] = spec["default"]
+    for key, value in (user_secrets or {}).items():
+        values[f"{PROJECT}:{key}"] = value
+        secret_keys.append(f"{PROJECT}:{key}")
+    return {k: _as_config_string(v) for k, v in values.items()}, secret_keys
+
+
+def unwrap(value: Any) -> Any:
+    """Drop secret envelopes, recursively."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return unwrap(value["value"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def contains_secret(value: Any) -> bool:
+    if is_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+@dataclass
+class Registered:
+    """One resource as the engine would have received it."""
+
+    type: str
+    name: str
+    urn: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    provider: str = ""
+    protect: bool = False
+
+    def get(self, key: str) -> Any:
+        return unwrap(self.inputs.get(key))
+
+    def secret(self, key: str) -> bool:
+        return is_secret(self.inputs.get(key))
+
+    @property
+    def provider_urn(self) -> str:
+        return self.provider.rpartition("::")[0]
+
+
+class State:
+    """What the engine keeps between runs: generated values survive, as in a real stack."""
+
+    def __init__(self) -> None:
+        self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _generated(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Values a provider computes on create, made the way the provider makes them."""
+    if typ == "random:index/randomPassword:RandomPassword":
+        alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        result = "".join(secrets.choice(alphabet) for _ in range(int(inputs["length"])))
+        hashed = bcrypt.hashpw(result.encode(), bcrypt.gensalt(rounds=4)).decode()
+        return {"result": result, "bcryptHash": hashed}
+    if typ == "random:index/randomBytes:RandomBytes":
+        raw = secrets.token_bytes(int(inputs["length"]))
+        return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if typ == "docker:index/remoteImage:RemoteImage":
+        digest = hashlib.sha256(unwrap(inputs["name"]).encode()).hexdigest()
+        return {"imageId": f"sha256:{digest}", "repoDigest": f"{inputs['name']}@sha256:{digest}"}
+    return {}
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.inputs[(args.typ, args.name)] = args.inputs
+        key = (args.typ, args.name)
+        if key not in self.state.outputs:
+            self.state.outputs[key] = _generated(args.typ, args.inputs)
+        generated = {
+            k: {**SECRET, "value": v}
+            if k in ENGINE_SECRET_OUTPUTS.get(args.typ, ())
+            else v
+            for k, v in self.state.outputs[key].items()
+        }
+        return f"{args.name}-id", {**args.inputs, **generated}
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        raise AssertionError(f"the program made an unexpected invoke: {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps what MockResourceArgs leaves out: parent, dependencies, provider, protect."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=self.make_urn(request.parent, request.type, request.name),
+                    custom=bool(request.custom),
+                    inputs=self.mocks.inputs.get((request.type, request.name), {}),
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    provider=request.provider,
+                    protect=bool(request.protect),
+                )
+            )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[Registered]
+    outputs: dict[str, tuple[Any, bool]]
+    """Stack output name -> (value, is_secret)."""
+
+    def of_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str) -> Registered:
+        found = [r for r in self.resources if r.type == typ and r.name == name]
+        assert len(found) == 1, f"{self.stack}: expected one {typ} named {name}, got {found}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def container(self, role: str) -> Registered:
+        return next(
+            r
+            for r in self.of_type("docker:index/container:Container")
+            if r.get("name").endswith(f"-{role}")
+        )
+
+    def upload(self, role: str, path: str) -> dict[str, Any]:
+        uploads = self.container(role).inputs["uploads"]
+        uploads = unwrap(uploads) if is_secret(uploads) else uploads
+        return next(u for u in uploads if unwrap(u["file"]) == path)
+
+
+def run_program(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    user_secrets: Mapping[str, str] | None = None,
+    state: State | None = None,
+) -> ProgramRun:
+    """Run `__main__.py` for `stack` and return what it registered and exported."""
+    config, secret_keys = merge_config(
+        stack, overrides, USER_SECRETS[stack] if user_secrets is None else user_secrets
+    )
+    mocks = RecordingMocks(state or State())
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    resolved: dict[str, tuple[Any, bool]] = {}
+
+    def program() -> None:
+        namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+        async def resolve() -> None:
+            for key, output in namespace["stack_outputs"].items():
+                resolved[key] = (await output.future(), await output.is_secret())
+
+        _sync_await(resolve())
+
+    _sync_await(run_pulumi_func(program))
+    return ProgramRun(stack, monitor.registered, resolved)
