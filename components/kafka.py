@@ -22,10 +22,10 @@ from components.settings import DockerHost, KafkaSettings, Mode
 
 __all__ = [
     "CONNECTOR_JAR_PATH",
+    "SNOWFLAKE_JAR",
     "KafkaCluster",
     "KafkaClusterArgs",
     "KafkaEndpoints",
-    "SNOWFLAKE_JAR",
     "locate_snowflake_jar",
 ]
 

@@ -27,7 +27,7 @@ from components.render.mosquitto import (
 )
 from components.settings import Mode, MqttSettings
 
-__all__ = ["MqttBroker", "MqttBrokerArgs", "HEALTH_USERNAME"]
+__all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs"]
 
 HEALTH_USERNAME = "healthcheck"
 """Broker user of the container healthcheck; it may only read the broker's uptime."""

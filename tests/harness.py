@@ -47,6 +47,40 @@ USER_SECRETS: dict[str, dict[str, str]] = {
 }
 
 
+# A stack in which every service that can be external is: exercises every external branch.
+ALL_EXTERNAL: dict[str, Any] = {
+    f"{PROJECT}:{key}": value
+    for key, value in {
+        "mqttMode": "external",
+        "mqttEndpoint": "ssl://mqtt.example.org:8883",
+        "kafkaMode": "external",
+        "kafkaBrokerCount": 3,
+        "kafkaBootstrapServers": ["k1.example.org:9096", "k2.example.org:9096"],
+        "kafkaSaslUsername": "pipeline",
+        "kafkaSchemaRegistryUrl": "https://sr.example.org",
+        "kafkaConnectUrl": "https://connect.example.org",
+        "postgresMode": "external",
+        "postgresEndpoint": "postgresql://pg.example.org:5432",
+        "postgresSslMode": "require",
+        "postgresSuperuser": False,
+        "lensesMode": "external",
+        "lensesHqUrl": "https://lenses.example.org",
+        "lensesHqAgentsAddress": "lenses.example.org:10000",
+        "lensesAcceptEula": True,
+        "metabaseMode": "external",
+        "metabaseUrl": "https://metabase.example.org",
+    }.items()
+}
+ALL_EXTERNAL_SECRETS = {
+    "mqttDevicePassword": "test-device-password",
+    "mqttConnectorPassword": "test-connector-password",
+    "kafkaSaslPassword": "test-sasl-password",
+    "postgresAdminPassword": "test-admin-password",
+    "lensesAgentKey": "agent_key_test",
+    "lensesLicenseKey": "license_key_test",
+}
+
+
 class ConfigError(ValueError):
     """What the Pulumi CLI would refuse before running the program."""
 
@@ -218,7 +252,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         super().__init__(mocks)
         self.registered: list[Registered] = []
 
-    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registered.append(

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 __all__ = [
     "HEALTH_TOPIC",
+    "PBKDF2_ITERATIONS",
     "MosquittoLayout",
     "MqttUser",
-    "PBKDF2_ITERATIONS",
     "render_acl",
     "render_conf",
     "render_password_file",

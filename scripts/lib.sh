@@ -1,0 +1,31 @@
+# Shared by the scripts in this folder: project root, logging, and the Python virtualenv.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Create .venv with a Python >= 3.11 and install the pinned requirements file given (once
+# per change of that file: a stamp holds its hash).
+ensure_venv() {
+  local requirements="$1" python="${PYTHON:-python3}"
+  command -v "$python" >/dev/null || die "$python not found: install Python 3.11+ (Debian: apt-get install -y python3 python3-venv)"
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "$("$python" --version) is too old: Python 3.11+ is needed (set PYTHON=/path/to/python3.11)"
+  if [[ ! -x "$PY" ]]; then
+    step "Creating the virtualenv .venv"
+    "$python" -m venv "$VENV" || die "could not create .venv (Debian: apt-get install -y python3-venv)"
+  fi
+  local stamp="$VENV/.installed-$(basename "$requirements")"
+  local want
+  want="$(cat "$ROOT/requirements.txt" "$requirements" | sha256sum | cut -d' ' -f1)"
+  if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+    step "Installing Python packages from $(basename "$requirements")"
+    "$PY" -m pip install --disable-pip-version-check -q -r "$requirements"
+    echo "$want" >"$stamp"
+  fi
+}

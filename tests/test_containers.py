@@ -1,0 +1,164 @@
+"""Each container's important properties: ports, env, healthcheck, wait, mounts, aliases."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from components.kafka import SNOWFLAKE_JAR, locate_snowflake_jar
+from tests.harness import ProgramRun, contains_secret, unwrap
+
+DEV_CONTAINERS = {
+    # role: (alias, {internal: external}, {mount path})
+    "mosquitto": ("mosquitto", {1883: 1883, 9001: 9001}, {"/mosquitto/data", "/mosquitto/log"}),
+    "kafka": ("kafka", {9092: 9092, 8081: 8081, 8083: 8083}, {"/data"}),
+    "postgres": ("postgres", {5432: 5432}, {"/var/lib/postgresql/data"}),
+    "lenses-hq": ("lenses-hq", {9991: 9991}, set()),
+    "lenses-agent": ("lenses-agent", {}, {"/data"}),
+    "metabase": ("metabase", {3000: 3000}, set()),
+}
+
+
+def _env(run: ProgramRun, role: str) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in run.container(role).get("envs") or [])
+
+
+@pytest.mark.parametrize("role", sorted(DEV_CONTAINERS))
+def test_container_ports_aliases_and_volumes(dev: ProgramRun, role: str) -> None:
+    alias, ports, mounts = DEV_CONTAINERS[role]
+    c = dev.container(role)
+    assert c.get("name") == f"health-pipeline-dev-{role}"
+    assert c.get("hostname") == alias
+    (network,) = c.get("networksAdvanced")
+    assert network["aliases"] == [alias] and network["name"] == "health-pipeline-dev"
+    published = {p["internal"]: p["external"] for p in c.get("ports") or []}
+    assert published == ports, f"{role} publishes {published}"
+    assert all(p["ip"] == "127.0.0.1" for p in c.get("ports") or []), "dev publishes beyond lo"
+    volumes = dev.of_type("docker:index/volume:Volume")
+    names = {v.get("name") for v in volumes}
+    attached = {v["containerPath"]: v["volumeName"] for v in c.get("volumes") or []}
+    assert set(attached) == mounts
+    assert set(attached.values()) <= names, f"{role} mounts a volume the stack does not own"
+
+
+@pytest.mark.parametrize("role", sorted(DEV_CONTAINERS))
+def test_container_restarts_and_waits_until_healthy(dev: ProgramRun, role: str) -> None:
+    c = dev.container(role)
+    assert c.get("restart") == "unless-stopped"
+    assert c.get("wait") is True and c.get("waitTimeout") == 300
+    check = c.get("healthcheck")
+    assert check["tests"][0] in ("CMD", "CMD-SHELL") and len(check["tests"]) > 1
+    assert check["interval"] and check["retries"] >= 10
+    image = dev.one("docker:index/remoteImage:RemoteImage", f"{c.name}-image")
+    assert c.get("image").endswith(
+        hashlib.sha256(image.get("name").encode()).hexdigest()
+    ), f"{role} does not run the pinned image"
+
+
+def test_prod_publishes_on_all_interfaces_with_longer_wait(prod: ProgramRun) -> None:
+    c = prod.container("mosquitto")
+    assert {p["ip"] for p in c.get("ports")} == {"0.0.0.0"}  # noqa: S104 - prod's choice
+    assert c.get("waitTimeout") == 600
+
+
+def test_kafka_listeners_reach_containers_and_the_host(dev: ProgramRun) -> None:
+    env = _env(dev, "kafka")
+    assert env["ADV_HOST"] == "kafka"
+    assert env["RUNNING_SAMPLEDATA"] == "0" and env["RUNTESTS"] == "0"
+    assert env["KAFKA_LISTENERS"] == (
+        "PLAINTEXT://:9092,DOCKERCOMPOSE://:19092,CONTROLLER://:16062"
+    )
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == (
+        "PLAINTEXT://localhost:9092,DOCKERCOMPOSE://kafka:19092"
+    )
+    assert "DOCKERCOMPOSE:PLAINTEXT" in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+
+
+def test_kafka_sample_data_and_tests_follow_settings() -> None:
+    from tests.harness import run_program
+
+    run = run_program(
+        "dev",
+        overrides={
+            "health-pipeline:kafkaRunningSampleData": True,
+            "health-pipeline:kafkaRunTests": True,
+            "health-pipeline:kafkaBrokerPort": 29092,
+        },
+    )
+    env = _env(run, "kafka")
+    assert env["RUNNING_SAMPLEDATA"] == "1" and env["RUNTESTS"] == "1"
+    assert "PLAINTEXT://localhost:29092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    ports = {p["internal"]: p["external"] for p in run.container("kafka").get("ports")}
+    assert ports[9092] == 29092
+
+
+def test_snowflake_jar_is_on_the_connect_plugin_path(dev: ProgramRun) -> None:
+    upload = unwrap(dev.upload("kafka", "/connectors/snowflake.jar"))
+    assert upload["source"] == "build/connectors/snowflake.jar", "state must not hold abs paths"
+    assert upload["sourceHash"] == locate_snowflake_jar().sha256
+    healthcheck = " ".join(dev.container("kafka").get("healthcheck")["tests"])
+    assert "SnowflakeSinkConnector" in healthcheck, "healthy must mean the plugin is loaded"
+
+
+def test_missing_connector_jar_names_the_fix(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        locate_snowflake_jar(tmp_path / "snowflake.jar")
+    assert "scripts/fetch-connectors" in str(error.value)
+    assert SNOWFLAKE_JAR.name == "snowflake.jar"
+
+
+def test_postgres_superuser_password_is_generated_and_secret(dev: ProgramRun) -> None:
+    c = dev.container("postgres")
+    assert contains_secret(c.inputs["envs"])
+    env = _env(dev, "postgres")
+    assert env["POSTGRES_USER"] == "postgres"
+    assert env["POSTGRES_PASSWORD"] == dev.outputs["postgresAdminPassword"][0]
+    assert c.get("healthcheck")["tests"][:2] == ["CMD", "pg_isready"]
+    assert "127.0.0.1" in c.get("healthcheck")["tests"], "the socket is up during initdb"
+
+
+def test_metabase_uses_its_own_database_and_role(dev: ProgramRun) -> None:
+    env = _env(dev, "metabase")
+    role = dev.one("postgresql:index/role:Role", "databases-metabaseappdb-role")
+    assert env["MB_DB_TYPE"] == "postgres"
+    assert env["MB_DB_DBNAME"] == "metabaseappdb"
+    assert (env["MB_DB_HOST"], env["MB_DB_PORT"]) == ("postgres", "5432")
+    assert env["MB_DB_USER"] == role.get("name")
+    assert env["MB_DB_PASS"] == role.get("password")
+    assert "/api/health" in " ".join(dev.container("metabase").get("healthcheck")["tests"])
+
+
+def test_prod_metabase_reaches_the_managed_postgres(prod: ProgramRun) -> None:
+    env = _env(prod, "metabase")
+    assert (env["MB_DB_HOST"], env["MB_DB_PORT"]) == ("pg.health.internal", "5432")
+
+
+def test_lenses_agent_heap_and_registration(run: ProgramRun) -> None:
+    env = _env(run, "lenses-agent")
+    expected_heap = {"dev": "-Xmx1536m -Xms512m", "prod": "-Xmx4g -Xms2g"}[run.stack]
+    assert env["LENSES_HEAP_OPTS"] == expected_heap
+    assert env["DEMO_HQ_URL"] == "http://lenses-hq:9991"
+    assert env["DEMO_HQ_PASSWORD"] == run.outputs["lensesAdminPassword"][0]
+    assert env["DEMO_HQ_ENV_NAME"] == run.stack
+    assert contains_secret(run.container("lenses-agent").inputs["envs"])
+
+
+def test_lenses_hq_starts_with_the_uploaded_config(run: ProgramRun) -> None:
+    hq = run.container("lenses-hq")
+    assert hq.get("command") == ["/app/config.yaml"]
+    assert hq.get("healthcheck")["tests"] == ["CMD", "lenses-hq", "is-up", "127.0.0.1:9991"]
+    assert run.upload("lenses-hq", "/app/config.yaml")["permissions"] == "0600"
+
+
+def test_containers_start_after_what_they_need(dev: ProgramRun) -> None:
+    """Depending on a component means depending on every resource in it."""
+
+    def needs(role: str) -> set[str]:
+        return set(dev.container(role).dependencies)
+
+    databases = {r.urn for r in dev.resources if r.type.startswith("postgresql:index/")}
+    assert len(databases) == 12
+    assert databases <= needs("lenses-hq")
+    assert databases | {dev.container("lenses-hq").urn} <= needs("lenses-agent")
+    assert databases <= needs("metabase")

@@ -1,0 +1,200 @@
+"""Files the program renders into containers: content, secrecy and byte-for-byte stability."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import struct
+
+import bcrypt
+import yaml
+
+from tests.harness import ProgramRun, is_secret, unwrap
+
+MOSQUITTO = "/mosquitto/config"
+
+
+def _content(run: ProgramRun, role: str, path: str) -> str:
+    return unwrap(run.upload(role, path)["content"])
+
+
+def _pbkdf2_sha512(password: bytes, salt: bytes, iterations: int, length: int) -> bytes:
+    """RFC 8018 PBKDF2 written out with hmac, independent of hashlib.pbkdf2_hmac."""
+    blocks = []
+    for index in range(1, -(-length // 64) + 1):
+        u = hmac.new(password, salt + struct.pack(">I", index), "sha512").digest()
+        block = bytearray(u)
+        for _ in range(iterations - 1):
+            u = hmac.new(password, u, "sha512").digest()
+            block = bytearray(a ^ b for a, b in zip(block, u, strict=True))
+        blocks.append(bytes(block))
+    return b"".join(blocks)[:length]
+
+
+def _verify_mosquitto_line(line: str, username: str, password: str) -> bool:
+    name, _, hashed = line.partition(":")
+    _, scheme, iterations, salt, digest = hashed.split("$")
+    assert scheme == "7", "mosquitto_passwd's PBKDF2-SHA512 format is $7$"
+    expected = _pbkdf2_sha512(password.encode(), base64.b64decode(salt), int(iterations), 64)
+    return name == username and hmac.compare_digest(expected, base64.b64decode(digest))
+
+
+def test_password_file_verifies_against_the_generated_passwords(dev: ProgramRun) -> None:
+    lines = _content(dev, "mosquitto", f"{MOSQUITTO}/passwd").splitlines()
+    users = {line.split(":", 1)[0]: line for line in lines}
+    assert set(users) == {"device", "kafka-connect", "healthcheck"}
+    for user, output in (("device", "mqttDevicePassword"),
+                         ("kafka-connect", "mqttConnectorPassword")):
+        password = dev.outputs[output][0]
+        assert _verify_mosquitto_line(users[user], user, password)
+        assert not _verify_mosquitto_line(users[user], user, password + "x")
+    iterations = {line.split("$")[2] for line in lines}
+    salts = {line.split("$")[3] for line in lines}
+    assert iterations == {"101"} and len(salts) == 3
+    assert all(len(base64.b64decode(s)) == 12 for s in salts)
+
+
+def test_password_file_and_acl_are_secret_or_private(dev: ProgramRun) -> None:
+    passwd = dev.upload("mosquitto", f"{MOSQUITTO}/passwd")
+    assert is_secret(passwd["content"]) or is_secret(dev.container("mosquitto").inputs["uploads"])
+    assert unwrap(passwd["permissions"]) == "0600"
+    assert unwrap(dev.upload("mosquitto", f"{MOSQUITTO}/acl")["permissions"]) == "0600"
+
+
+def test_mosquitto_conf_refuses_anonymous_and_persists(dev: ProgramRun) -> None:
+    conf = _content(dev, "mosquitto", f"{MOSQUITTO}/mosquitto.conf").splitlines()
+    for line in (
+        "allow_anonymous false",
+        f"password_file {MOSQUITTO}/passwd",
+        f"acl_file {MOSQUITTO}/acl",
+        "persistence true",
+        "persistence_location /mosquitto/data/",
+        "log_dest file /mosquitto/log/mosquitto.log",
+        "listener 1883",
+        "listener 9001",
+        "protocol websockets",
+    ):
+        assert line in conf, f"mosquitto.conf lacks {line!r}"
+    assert conf.index("listener 9001") < conf.index("protocol websockets")
+
+
+def test_acl_lets_devices_publish_and_the_connector_subscribe_only(dev: ProgramRun) -> None:
+    acl = _content(dev, "mosquitto", f"{MOSQUITTO}/acl")
+    rules: dict[str, list[str]] = {}
+    user = None
+    for line in acl.splitlines():
+        if line.startswith("user "):
+            user = line.split()[1]
+        elif line.startswith("topic "):
+            rules.setdefault(user, []).append(line)
+    assert rules["device"] == ["topic write health/#"]
+    assert rules["kafka-connect"] == ["topic read health/#"]
+    assert rules["healthcheck"] == ["topic read $SYS/broker/uptime"]
+
+
+def test_rendered_files_are_byte_identical_across_runs(dev_twice) -> None:
+    first, second = dev_twice
+    files = 0
+    for container in first.of_type("docker:index/container:Container"):
+        role = container.get("name").rsplit("-dev-", 1)[1]
+        for upload in unwrap(container.inputs.get("uploads")) or []:
+            if "content" in upload:
+                again = _content(second, role, upload["file"])
+                assert upload["content"].encode() == again.encode(), upload["file"]
+                files += 1
+    assert files == 6
+
+
+def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:
+    config = yaml.safe_load(_content(dev, "lenses-hq", "/app/config.yaml"))
+    role = dev.one("postgresql:index/role:Role", "databases-hq-role")
+    assert config["http"] == {"address": ":9991"}
+    assert config["agents"] == {"address": ":10000"}
+    assert config["database"] == {
+        "host": "postgres:5432",
+        "username": role.get("name"),
+        "password": role.get("password"),
+        "database": "hq",
+    }
+    assert config["license"] == {"acceptEULA": True}
+    assert config["auth"]["administrators"] == ["admin"]
+    (admin,) = config["auth"]["users"]
+    password = dev.outputs["lensesAdminPassword"][0]
+    assert admin["username"] == "admin"
+    assert bcrypt.checkpw(password.encode(), admin["password"].encode())
+    assert is_secret(dev.upload("lenses-hq", "/app/config.yaml")["content"]) or is_secret(
+        dev.container("lenses-hq").inputs["uploads"]
+    )
+
+
+def test_agent_conf_points_at_its_own_database_and_provisioning(run: ProgramRun) -> None:
+    conf = _content(run, "lenses-agent", "/mnt/settings/lenses.conf")
+    role = run.one("postgresql:index/role:Role", "databases-agent1-role")
+    host = {"dev": "postgres", "prod": "pg.health.internal"}[run.stack]
+    sslmode = {"dev": "disable", "prod": "verify-full"}[run.stack]
+    for line in (
+        "lenses.eula.accept = true",
+        'lenses.provisioning.path = "/mnt/settings"',
+        f'lenses.storage.postgres.host = "{host}"',
+        'lenses.storage.postgres.database = "agent1"',
+        f'lenses.storage.postgres.username = "{role.get("name")}"',
+        f'lenses.storage.postgres.password = "{role.get("password")}"',
+        f'lenses.storage.postgres.properties.sslmode = "{sslmode}"',
+        'class.name = "com.snowflake.kafka.connector.SnowflakeSinkConnector"',
+    ):
+        assert line in conf, f"{run.stack}: agent conf lacks {line!r}"
+
+
+def test_dev_provisioning_connects_hq_kafka_registry_and_connect(dev: ProgramRun) -> None:
+    p = yaml.safe_load(_content(dev, "lenses-agent", "/mnt/settings/provisioning.yaml"))
+    hq = p["lensesHq"][0]["configuration"]
+    assert p["lensesHq"][0]["name"] == "lenses-hq"
+    assert hq == {
+        "server": {"value": "lenses-hq"},
+        "port": {"value": 10000},
+        "agentKey": {"value": "${LENSESHQ_AGENT_KEY}"},
+        "sslEnabled": {"value": False},
+    }
+    kafka = p["kafka"][0]["configuration"]
+    assert kafka["kafkaBootstrapServers"] == {"value": ["PLAINTEXT://kafka:19092"]}
+    assert kafka["protocol"] == {"value": "PLAINTEXT"}
+    registry = p["confluentSchemaRegistry"][0]["configuration"]
+    assert registry == {"schemaRegistryUrls": {"value": ["http://kafka:8081"]}}
+    assert p["connect"][0]["name"] == "dev"
+    assert p["connect"][0]["configuration"] == {"workers": {"value": ["http://kafka:8083"]}}
+    assert all(entry[0]["version"] == 1 for entry in p.values())
+
+
+def test_prod_provisioning_uses_sasl_ssl_with_the_secret_password(prod: ProgramRun) -> None:
+    upload = prod.upload("lenses-agent", "/mnt/settings/provisioning.yaml")
+    p = yaml.safe_load(unwrap(upload["content"]))
+    kafka = p["kafka"][0]["configuration"]
+    assert kafka["protocol"] == {"value": "SASL_SSL"}
+    assert kafka["kafkaBootstrapServers"]["value"][0] == "SASL_SSL://b-1.kafka.health.internal:9096"
+    assert kafka["saslMechanism"] == {"value": "SCRAM-SHA-512"}
+    jaas = kafka["saslJaasConfig"]["value"]
+    assert "ScramLoginModule required" in jaas and '"test-sasl-password"' in jaas
+    assert is_secret(upload["content"]) or is_secret(
+        prod.container("lenses-agent").inputs["uploads"]
+    )
+
+
+def test_no_generated_or_user_secret_appears_outside_a_secret(run: ProgramRun) -> None:
+    secrets = {v for k, (v, s) in run.outputs.items() if s and isinstance(v, str) and v}
+    assert len(secrets) >= 4
+
+    def scan(value, where: str) -> None:
+        if is_secret(value):
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                scan(v, f"{where}.{k}")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                scan(v, f"{where}[{i}]")
+        elif isinstance(value, str):
+            leaked = [s for s in secrets if s in value]
+            assert not leaked, f"{run.stack}: a secret is in plain text at {where}"
+
+    for r in run.resources:
+        scan(r.inputs, f"{r.type}::{r.name}")
