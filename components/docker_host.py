@@ -160,7 +160,6 @@ def run_container(
             timeout=check.timeout,
             retries=check.retries,
             start_period=check.start_period,
-            start_interval="2s",
         ),
         wait=True,
         wait_timeout=defaults.wait_timeout,
