@@ -59,13 +59,11 @@ def main() -> dict[str, pulumi.Output]:
         "postgresAdminPassword": postgres.admin_password,
     }
     if settings.lenses.mode is not Mode.DISABLED:
-        lens_engine = engine(settings.lenses.placement)
-        assert lens_engine is not None
         lenses = Lenses(
             "lenses",
             LensesArgs(
                 settings=settings.lenses,
-                engine=lens_engine,
+                engine=engine(settings.lenses.placement),
                 defaults=defaults,
                 environment=settings.stack,
                 postgres=postgres,

@@ -18,7 +18,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.settings import DockerHost, KafkaSettings, Mode
+from components.settings import ContainerPlacement, DockerHost, KafkaSettings, Mode
 
 __all__ = [
     "CONNECTOR_JAR_PATH",
@@ -113,7 +113,7 @@ class KafkaCluster(pulumi.ComponentResource):
         else:
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
-            self._run(name, s, args.engine, args.defaults, args.snowflake_jar)
+            self._run(name, s, s.placement, args.engine, args.defaults, args.snowflake_jar)
         self.register_outputs(
             {
                 "bootstrapServers": self.bootstrap_servers,
@@ -128,11 +128,10 @@ class KafkaCluster(pulumi.ComponentResource):
     def endpoints_for(self, consumer: DockerHost) -> KafkaEndpoints:
         """Broker, Schema Registry and Connect as a container on `consumer` reaches them."""
         s = self._settings
-        if s.mode is Mode.EXTERNAL:
+        if s.placement is None:
             return KafkaEndpoints(
                 s.bootstrap_servers, s.security_protocol, s.schema_registry_url, s.connect_url
             )
-        assert s.placement is not None
         if s.placement.docker_host == consumer:
             alias = s.placement.alias
             return KafkaEndpoints(
@@ -153,13 +152,13 @@ class KafkaCluster(pulumi.ComponentResource):
         self,
         name: str,
         s: KafkaSettings,
+        placement: ContainerPlacement,
         engine: DockerEngine,
         defaults: ContainerDefaults,
         jar: ConnectorJar,
     ) -> None:
-        assert s.placement is not None
-        alias = s.placement.alias
-        address = s.placement.docker_host.address
+        alias = placement.alias
+        address = placement.docker_host.address
         internal = f"{alias}:{s.INTERNAL_LISTENER_PORT}"
         # Two listeners: PLAINTEXT is advertised at the engine's address and published port for
         # clients outside Docker; DOCKERCOMPOSE at the alias for containers on the network.

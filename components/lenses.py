@@ -59,7 +59,7 @@ def _agent_probe(port: int) -> list[str]:
 @dataclass(frozen=True)
 class LensesArgs:
     settings: LensesSettings
-    engine: DockerEngine
+    engine: DockerEngine | None
     defaults: ContainerDefaults
     environment: str
     """Name of this stack's environment in HQ."""
@@ -84,8 +84,9 @@ class Lenses(pulumi.ComponentResource):
     ) -> None:
         super().__init__("healthpipe:lenses:Lenses", name, None, opts)
         s = args.settings
-        if s.placement is None or s.mode is Mode.DISABLED:
-            raise ValueError("Lenses is disabled in this stack; do not declare it")
+        if s.placement is None or args.engine is None or s.mode is Mode.DISABLED:
+            raise ValueError("Lenses needs a Docker engine for its agent and must be enabled")
+        engine = args.engine
         engine_host = s.placement.docker_host
         pg = args.postgres.endpoint_for(engine_host)
         sslmode = args.postgres.sslmode
@@ -118,7 +119,7 @@ class Lenses(pulumi.ComponentResource):
             hq = run_container(
                 self,
                 name,
-                args.engine,
+                engine,
                 args.defaults,
                 ContainerSpec(
                     role="lenses-hq",
@@ -198,7 +199,7 @@ class Lenses(pulumi.ComponentResource):
         run_container(
             self,
             name,
-            args.engine,
+            engine,
             args.defaults,
             ContainerSpec(
                 role="lenses-agent",

@@ -25,7 +25,7 @@ from components.render.mosquitto import (
     render_conf,
     render_password_file,
 )
-from components.settings import Mode, MqttSettings
+from components.settings import ContainerPlacement, Mode, MqttSettings
 
 __all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs"]
 
@@ -65,14 +65,16 @@ class MqttBroker(pulumi.ComponentResource):
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
         if s.mode is Mode.EXTERNAL:
-            assert s.device_password is not None and s.connector_password is not None
+            if s.device_password is None or s.connector_password is None:
+                raise ValueError("an external broker needs both MQTT passwords")
             self.url = self.internal_url = pulumi.Output.from_input(s.endpoint)
             self.websocket_url = pulumi.Output.from_input("")
             self.device_password = pulumi.Output.secret(s.device_password)
             self.connector_password = pulumi.Output.secret(s.connector_password)
         else:
-            assert args.engine is not None and s.placement is not None
-            self._run(name, s, args.engine, args.defaults)
+            if args.engine is None or s.placement is None:
+                raise ValueError("container mode needs a Docker engine")
+            self._run(name, s, s.placement, args.engine, args.defaults)
         self.register_outputs(
             {
                 "url": self.url,
@@ -86,9 +88,13 @@ class MqttBroker(pulumi.ComponentResource):
         )
 
     def _run(
-        self, name: str, s: MqttSettings, engine: DockerEngine, defaults: ContainerDefaults
+        self,
+        name: str,
+        s: MqttSettings,
+        placement: ContainerPlacement,
+        engine: DockerEngine,
+        defaults: ContainerDefaults,
     ) -> None:
-        assert s.placement is not None
         child = pulumi.ResourceOptions(parent=self)
         logins = {
             s.device_username: "device",
@@ -134,7 +140,7 @@ class MqttBroker(pulumi.ComponentResource):
             ContainerSpec(
                 role="mosquitto",
                 image=s.image,
-                alias=s.placement.alias,
+                alias=placement.alias,
                 ports=[Port(layout.port, s.port), Port(9001, s.websocket_port)],
                 volumes={"mosquitto-data": layout.data_dir, "mosquitto-log": layout.log_dir},
                 uploads=[
@@ -154,9 +160,9 @@ class MqttBroker(pulumi.ComponentResource):
                 healthcheck=Healthcheck(command=["CMD-SHELL", probe]),
             ),
         )
-        address = s.placement.docker_host.address
+        address = placement.docker_host.address
         self.url = pulumi.Output.from_input(f"tcp://{address}:{s.port}")
         self.websocket_url = pulumi.Output.from_input(f"ws://{address}:{s.websocket_port}")
-        self.internal_url = pulumi.Output.from_input(f"tcp://{s.placement.alias}:{layout.port}")
+        self.internal_url = pulumi.Output.from_input(f"tcp://{placement.alias}:{layout.port}")
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])

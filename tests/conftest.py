@@ -34,3 +34,26 @@ def dev_twice() -> tuple[ProgramRun, ProgramRun]:
     """Two runs of dev sharing engine state, as two `pulumi up`s would."""
     state = State()
     return run_program("dev", state=state), run_program("dev", state=state)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Under CI=true a skipped contract test is a failure: CI must run every server."""
+    import os
+
+    if os.environ.get("CI") != "true":
+        return
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if "contract" in getattr(report, "keywords", {})
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"CI=true: {len(skipped)} contract test(s) skipped; that fails the run", red=True
+        )
+        config._health_pipeline_ci_skips = len(skipped)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if getattr(session.config, "_health_pipeline_ci_skips", 0) and exitstatus == 0:
+        session.exitstatus = 1
