@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.harness import ProgramRun, State, run_program
@@ -36,24 +38,21 @@ def dev_twice() -> tuple[ProgramRun, ProgramRun]:
     return run_program("dev", state=state), run_program("dev", state=state)
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
-    """Under CI=true a skipped contract test is a failure: CI must run every server."""
-    import os
+_contract_skips: list[str] = []
 
-    if os.environ.get("CI") != "true":
-        return
-    skipped = [
-        report
-        for report in terminalreporter.stats.get("skipped", [])
-        if "contract" in getattr(report, "keywords", {})
-    ]
-    if skipped:
-        terminalreporter.write_line(
-            f"CI=true: {len(skipped)} contract test(s) skipped; that fails the run", red=True
-        )
-        config._health_pipeline_ci_skips = len(skipped)
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped and "contract" in report.keywords:
+        _contract_skips.append(report.nodeid)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    if getattr(session.config, "_health_pipeline_ci_skips", 0) and exitstatus == 0:
+    """Under CI=true a skipped contract test is a failure: CI must run every server."""
+    if os.environ.get("CI") == "true" and _contract_skips:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line(
+            f"CI=true: {len(_contract_skips)} contract test(s) skipped, which fails the run: "
+            + ", ".join(_contract_skips),
+            red=True,
+        )
         session.exitstatus = 1
