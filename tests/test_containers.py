@@ -162,3 +162,18 @@ def test_containers_start_after_what_they_need(dev: ProgramRun) -> None:
     assert databases <= needs("lenses-hq")
     assert databases | {dev.container("lenses-hq").urn} <= needs("lenses-agent")
     assert databases <= needs("metabase")
+
+
+def test_connector_jar_is_the_pinned_version_with_the_classes_we_configure() -> None:
+    import re
+    import zipfile
+
+    pom = (SNOWFLAKE_JAR.parents[2] / "scripts" / "maven" / "pom.xml").read_text()
+    pinned = re.search(r"<snowflake.connector.version>([^<]+)<", pom)[1]
+    assert int(pinned.split(".")[0]) < 4, f"{pinned}: 4.x has no SnowflakeAvroConverter"
+    with zipfile.ZipFile(SNOWFLAKE_JAR) as jar:
+        names = set(jar.namelist())
+        utils = jar.read("com/snowflake/kafka/connector/Utils.class")
+    assert "com/snowflake/kafka/connector/SnowflakeSinkConnector.class" in names
+    assert "com/snowflake/kafka/connector/records/SnowflakeAvroConverter.class" in names
+    assert pinned.encode() in utils, f"jar is not version {pinned}: run scripts/fetch-connectors"
