@@ -72,11 +72,11 @@ def main() -> dict[str, pulumi.Output]:
                 kafka_settings=settings.kafka,
             ),
         )
-        outputs |= {
-            "lensesUrl": lenses.url,
-            "lensesAdminUsername": lenses.admin_username,
-            "lensesAdminPassword": lenses.admin_password,
-        }
+        outputs["lensesUrl"] = lenses.url
+        if settings.lenses.mode is Mode.CONTAINER:
+            # An external HQ manages its own administrators.
+            outputs["lensesAdminUsername"] = lenses.admin_username
+            outputs["lensesAdminPassword"] = lenses.admin_password
     if settings.metabase.mode is not Mode.DISABLED:
         metabase = Metabase(
             "metabase",
