@@ -3,6 +3,8 @@ before any resource is registered, so a bad value costs nothing but one clear me
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -233,7 +235,10 @@ _IMAGE = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._/-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
 )
-_REGISTRY_PREFIX = re.compile(r"^[a-z0-9.-]+(?::\d+)?/")
+_REGISTRY_PREFIX = re.compile(
+    # A registry is a first path part with a dot or a port, or localhost.
+    r"^(?:localhost|[a-z0-9-]+(?:\.[a-z0-9-]+)+)(?::\d+)?/|^[a-z0-9-]+:\d+/"
+)
 _HEAP_FLAG = re.compile(r"^-(Xm[sx]\d+[kKmMgG]?|Xss\d+[kKmMgG]?|XX:[+-]?[A-Za-z0-9]+(=\S+)?)$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
@@ -247,7 +252,7 @@ def parse_duration_ms(text: str) -> int:
 
 
 def _image_problem(ref: str) -> str | None:
-    rest = _REGISTRY_PREFIX.sub("", ref, count=1) if ref.count("/") >= 2 else ref
+    rest = _REGISTRY_PREFIX.sub("", ref, count=1)
     match = _IMAGE.match(rest)
     if not match:
         return "must be an image reference such as 'postgres:16.4'"
@@ -263,6 +268,43 @@ def _host_port(text: str) -> Endpoint | None:
     if not sep or not _HOST.match(host) or not port.isdigit() or not 0 < int(port) < 65536:
         return None
     return Endpoint(host, int(port))
+
+
+def _docker_host_problem(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme in ("unix", "npipe") and parts.path:
+        return None
+    if parts.scheme in ("tcp", "ssh") and _url_problem(url, ("tcp", "ssh")) is None:
+        return None
+    return "must be a Docker host URL: unix:///path/to/docker.sock, tcp://host:port or ssh://user@host"
+
+
+def _ipv4_problem(text: str) -> str | None:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return "must be an IPv4 address such as 127.0.0.1 or 0.0.0.0"
+    return None
+
+
+def _show(value: object) -> str:
+    """A value as the stack config holds it: true/false, numbers and lists as text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
+    return str(value)
+
+
+SECRET_KEYS = (
+    "mqttDevicePassword",
+    "mqttConnectorPassword",
+    "kafkaSaslPassword",
+    "postgresAdminPassword",
+    "lensesAgentKey",
+    "lensesLicenseKey",
+)
+"""Keys a user sets with `pulumi config set --secret`; never in plain text."""
 
 
 def _url_problem(url: str, schemes: Sequence[str]) -> str | None:
@@ -288,12 +330,15 @@ class _Reader:
         self.config = config
         self.stack = stack
         self.problems: list[str] = []
+        self.failed: set[str] = set()
 
     def key(self, key: str) -> str:
         return f"{self.config.name}:{key}"
 
     def fail(self, key: str, value: object, allowed: str) -> None:
-        self.problems.append(f"{self.key(key)} = {value!r}: {allowed}")
+        shown = "[secret]" if pulumi.runtime.is_config_secret(self.key(key)) else _show(value)
+        self.problems.append(f"{self.key(key)} = {shown!r}: {allowed}")
+        self.failed.add(key)
 
     def raw(self, key: str) -> str:
         value = self.config.get(key)
@@ -349,8 +394,6 @@ class _Reader:
         return self.text(key, _image_problem)
 
     def strings(self, key: str) -> tuple[str, ...]:
-        import json
-
         value = self.raw(key) or "[]"
         try:
             items = json.loads(value)
@@ -365,11 +408,6 @@ class _Reader:
         """A secret the user sets. Plain-text values are refused; a missing one is an error
         only when `needed_because` says why it is needed."""
         full = self.key(key)
-        if self.config.get(key) and not pulumi.runtime.is_config_secret(full):
-            self.problems.append(
-                f"{full} is stored in plain text; encrypt it with: "
-                f"pulumi config set --secret --stack {self.stack} {key}"
-            )
         if not self.config.get(key):
             if needed_because:
                 self.problems.append(
@@ -379,15 +417,27 @@ class _Reader:
             return None
         return self.config.get_secret(key)
 
-    def placement(self, mode: Mode, host_key: str, default_host: str, alias: str):
+    def plaintext_secrets(self) -> None:
+        """Refuse every secret key stored in plain text, whether this stack reads it or not."""
+        for key in SECRET_KEYS:
+            if self.config.get(key) and not pulumi.runtime.is_config_secret(self.key(key)):
+                self.problems.append(
+                    f"{self.key(key)} is stored in plain text; encrypt it with: "
+                    f"pulumi config set --secret --stack {self.stack} {key}"
+                )
+
+    def placement(
+        self, mode: Mode, host_key: str, default_host: str, alias: str
+    ) -> ContainerPlacement | None:
+        """The engine a container runs on: `host_key` if set, else the stack's dockerHost
+        (which load_settings has validated already)."""
+        own = self.text(host_key, _docker_host_problem)
         if mode is not Mode.CONTAINER:
             return None
-        url = self.raw(host_key) or default_host
-        problem = _url_problem(url, ("unix", "tcp", "ssh", "npipe"))
-        if urlsplit(url).scheme in ("unix", "npipe") and urlsplit(url).path:
-            problem = None
-        if problem:
-            self.fail(host_key, url, problem)
+        # A bad own URL is reported already; fall back so it causes no second problem.
+        url = own if own and host_key not in self.failed else default_host
+        if urlsplit(url).scheme in ("tcp", "ssh"):
+            url = url.rstrip("/")
         return ContainerPlacement(DockerHost(url), alias)
 
 
@@ -397,11 +447,8 @@ class _Reader:
 def load_settings(config: ConfigSource, stack: str) -> Settings:
     """Read and validate every setting; raise SettingsError listing all problems."""
     r = _Reader(config, stack)
-    docker_host = r.text("dockerHost")
-    if _url_problem(docker_host, ("unix", "tcp", "ssh", "npipe")) and not (
-        urlsplit(docker_host).scheme in ("unix", "npipe") and urlsplit(docker_host).path
-    ):
-        r.fail("dockerHost", docker_host, "must be a Docker host URL: unix://, tcp:// or ssh://")
+    r.plaintext_secrets()
+    docker_host = r.text("dockerHost", _docker_host_problem)
 
     mqtt = _load_mqtt(r, docker_host)
     kafka = _load_kafka(r, docker_host)
@@ -413,12 +460,7 @@ def load_settings(config: ConfigSource, stack: str) -> Settings:
         project=config.name,
         stack=stack,
         protect=r.boolean("protectStatefulResources"),
-        publish_ip=r.text(
-            "publishIp",
-            lambda v: None
-            if re.match(r"^\d{1,3}(\.\d{1,3}){3}$", v)
-            else "must be an IPv4 address such as 127.0.0.1",
-        ),
+        publish_ip=r.text("publishIp", _ipv4_problem),
         wait_timeout=r.integer("containerWaitTimeout", 10, 3600),
         mqtt=mqtt,
         kafka=kafka,
@@ -489,7 +531,7 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         if external and not urls[key]:
             r.fail(key, urls[key], "must be set when kafkaMode is external")
     broker_count = r.integer("kafkaBrokerCount", 1, 1000)
-    if not external and broker_count != 1:
+    if mode is Mode.CONTAINER and "kafkaMode" not in r.failed and broker_count != 1:
         r.fail("kafkaBrokerCount", broker_count,
                "must be 1 when kafkaMode is container (fast-data-dev runs one broker)")
     return KafkaSettings(
@@ -592,7 +634,7 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
         r.fail("lensesAgentHeapOpts", heap,
                "must be JVM heap flags such as '-Xmx1536m -Xms512m' (-Xmx, -Xms, -Xss, -XX:)")
     accept = r.boolean("lensesAcceptEula")
-    if mode is not Mode.DISABLED and not accept:
+    if mode is not Mode.DISABLED and "lensesMode" not in r.failed and not accept:
         r.fail("lensesAcceptEula", accept,
                "must be true to run Lenses (HQ and agent refuse to start otherwise); read "
                "https://lenses.io/legals/eula, then: "
@@ -634,7 +676,15 @@ def _load_metabase(r: _Reader, docker_host: str) -> MetabaseSettings:
 
 
 def _check_cross_service(r: _Reader, s: Settings) -> None:
-    """Rules that span services: published ports per engine, and who needs Postgres."""
+    """Rules that span services: published ports per engine, and engine names."""
+    slugs: dict[str, str] = {}
+    for host in s.docker_hosts():
+        if slugs.setdefault(host.slug, host.url) != host.url:
+            r.problems.append(
+                f"Docker hosts {slugs[host.slug]!r} and {host.url!r} are different URLs for "
+                f"the same host '{host.address}'; use one URL per engine in every "
+                "<service>DockerHost"
+            )
     published: dict[tuple[str, int], str] = {}
     candidates: list[tuple[ContainerPlacement | None, str, int]] = [
         (s.mqtt.placement, "mqttPort", s.mqtt.port),

@@ -1,0 +1,236 @@
+"""Typed stack settings read through the real `pulumi.Config`: the stack files load, and every bad
+value is reported with its full key, the value and what is allowed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pytest
+
+from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
+from components.settings import parse_duration_ms as duration_ms
+from tests.harness import PROJECT, USER_SECRETS, ConfigError, merge_config
+
+SECRET_VALUE = "Zebra-Quokka-9931"
+
+
+def load(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    user_secrets: Mapping[str, str] | None = None,
+) -> Settings:
+    config, secret_keys = merge_config(
+        stack, overrides, USER_SECRETS[stack] if user_secrets is None else user_secrets
+    )
+    pulumi.runtime.set_all_config(config, secret_keys)
+    return load_settings(pulumi.Config(PROJECT), stack)
+
+
+def problems(stack: str, overrides: Mapping[str, Any], user_secrets=None) -> list[str]:
+    with pytest.raises(SettingsError) as caught:
+        load(stack, {f"{PROJECT}:{k}": v for k, v in overrides.items()}, user_secrets)
+    return caught.value.problems
+
+
+def test_dev_stack_runs_everything_as_local_containers() -> None:
+    s = load("dev")
+    assert s.kafka.mode is Mode.CONTAINER
+    assert s.kafka.security_protocol == "PLAINTEXT"
+    assert s.postgres.sslmode == "disable"
+    assert s.protect is False
+    assert s.lenses.accept_eula is True
+    assert s.docker_hosts() == [DockerHost("unix:///var/run/docker.sock")]
+
+
+def test_prod_stack_uses_managed_kafka_and_postgres_and_three_ssh_engines() -> None:
+    s = load("prod")
+    assert s.kafka.mode is Mode.EXTERNAL
+    assert s.kafka.broker_count == 3
+    assert len(s.kafka.bootstrap_servers) == 3
+    assert s.kafka.security_protocol == "SASL_SSL"
+    assert s.topics.retention_ms == 604_800_000
+    assert s.topics.min_insync_replicas == 2
+    assert s.protect is True
+    assert s.postgres.mode is Mode.EXTERNAL
+    # Kafka and Postgres are external, so the default local socket runs nothing in prod.
+    assert s.docker_hosts() == [
+        DockerHost("ssh://deploy@mqtt.health.internal"),
+        DockerHost("ssh://deploy@lenses.health.internal"),
+        DockerHost("ssh://deploy@analytics.health.internal"),
+    ]
+
+
+# (stack, overrides, key the message names, value as printed, phrase of what is allowed)
+BAD_INPUTS = [
+    pytest.param("dev", {"topicPartitions": 0}, "topicPartitions", "'0'",
+                 "whole number from 1 to 10000", id="partitions-zero"),
+    pytest.param("dev", {"topicPartitions": -3}, "topicPartitions", "'-3'",
+                 "whole number from 1 to 10000", id="partitions-negative"),
+    pytest.param("dev", {"topicReplicationFactor": 2}, "topicReplicationFactor", "'2'",
+                 "must not exceed the broker count (1, kafkaBrokerCount)",
+                 id="replication-above-broker-count"),
+    pytest.param("dev", {"topicRetention": "7 days"}, "topicRetention", "'7 days'",
+                 "a number followed by ms, s, m, h or d", id="retention-with-space"),
+    pytest.param("dev", {"topicRetention": "10x"}, "topicRetention", "'10x'",
+                 "a number followed by ms, s, m, h or d", id="retention-unknown-unit"),
+    pytest.param("dev", {"topicRetention": "0s"}, "topicRetention", "'0s'",
+                 "must be a positive duration", id="retention-zero"),
+    pytest.param("dev", {"mqttImage": "eclipse-mosquitto"}, "mqttImage", "'eclipse-mosquitto'",
+                 "needs an explicit tag", id="image-without-tag"),
+    pytest.param("dev", {"postgresImage": "postgres:latest"}, "postgresImage",
+                 "'postgres:latest'", "must not use the 'latest' tag", id="image-latest"),
+    pytest.param("dev", {"lensesAcceptEula": False}, "lensesAcceptEula", "'false'",
+                 "pulumi config set --stack dev lensesAcceptEula true", id="eula-not-accepted"),
+    pytest.param("dev", {"metabasePort": 1883}, "metabasePort", "'1883'",
+                 "already taken by mqttPort", id="host-port-taken-twice"),
+    pytest.param("dev", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
+                 "must be one of: container, external", id="unknown-mode"),
+    pytest.param("prod", {"postgresEndpoint": "pg.internal:5432"}, "postgresEndpoint",
+                 "'pg.internal:5432'", "must be a URL like 'postgresql://host:port'",
+                 id="endpoint-without-scheme"),
+    pytest.param("prod", {"postgresEndpoint": "postgresql://pg:99999"}, "postgresEndpoint",
+                 "'postgresql://pg:99999'", "has an invalid port", id="endpoint-port-too-big"),
+    pytest.param("dev", {"lensesHqUrl": "ftp://x"}, "lensesHqUrl", "'ftp://x'",
+                 "(schemes: https, http)", id="url-wrong-scheme"),
+    pytest.param("dev", {"lensesHqAgentsAddress": "hq"}, "lensesHqAgentsAddress", "'hq'",
+                 "must be host:port", id="agents-address-without-port"),
+    pytest.param("dev", {"lensesAgentHeapOpts": "1536m"}, "lensesAgentHeapOpts", "'1536m'",
+                 "must be JVM heap flags", id="heap-size-without-flag"),
+    pytest.param("dev", {"lensesAgentHeapOpts": "-Xmx1536m --max-heap"}, "lensesAgentHeapOpts",
+                 "'-Xmx1536m --max-heap'", "(-Xmx, -Xms, -Xss, -XX:)", id="heap-non-jvm-flag"),
+    pytest.param("dev", {"mqttPort": 70000}, "mqttPort", "'70000'",
+                 "whole number from 1 to 65535", id="port-out-of-range"),
+    pytest.param("dev", {"topicMinInsyncReplicas": 2}, "topicMinInsyncReplicas", "'2'",
+                 "must not exceed topicReplicationFactor (1)", id="min-insync-above-replication"),
+    pytest.param("prod", {"kafkaBootstrapServers": []}, "kafkaBootstrapServers", "'[]'",
+                 "must list host:port entries when kafkaMode is external",
+                 id="external-kafka-without-servers"),
+    pytest.param("prod", {"kafkaBootstrapServers": ["b-1.kafka.health.internal"]},
+                 "kafkaBootstrapServers", "'b-1.kafka.health.internal'",
+                 "each entry must be host:port", id="bootstrap-server-without-port"),
+    pytest.param("prod", {"postgresSslMode": "disable"}, "postgresSslMode", "'disable'",
+                 "use require, verify-ca or verify-full", id="external-postgres-without-tls"),
+    pytest.param("dev", {"mqttConnectorUsername": "device"}, "mqttConnectorUsername",
+                 "'device'", "must differ from mqttDeviceUsername", id="same-mqtt-usernames"),
+    pytest.param("dev", {"mqttDockerHost": "docker.internal"}, "mqttDockerHost",
+                 "'docker.internal'", "must be a Docker host URL", id="service-docker-host"),
+    pytest.param("dev", {"dockerHost": "docker.internal"}, "dockerHost", "'docker.internal'",
+                 "tcp://host:port or ssh://user@host", id="docker-host-without-scheme"),
+    pytest.param("dev", {"publishIp": "999.1.1.1"}, "publishIp", "'999.1.1.1'",
+                 "must be an IPv4 address", id="publish-ip-octet-too-big"),
+    pytest.param("prod", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
+                 "must be one of: container, external", id="unknown-mode-adds-no-other-error"),
+]
+
+
+@pytest.mark.parametrize(("stack", "overrides", "key", "shown", "allowed"), BAD_INPUTS)
+def test_bad_value_is_named_with_key_value_and_what_is_allowed(
+    stack: str, overrides: dict[str, Any], key: str, shown: str, allowed: str
+) -> None:
+    found = problems(stack, overrides)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PROJECT}:{key} = {shown}: "), found[0]
+    assert allowed in found[0], found[0]
+
+
+def test_all_bad_values_are_reported_in_one_error() -> None:
+    bad = {"topicPartitions": 0, "mqttPort": 70000, "kafkaMode": "cloud",
+           "postgresImage": "postgres:latest"}
+    with pytest.raises(SettingsError) as caught:
+        load("dev", {f"{PROJECT}:{k}": v for k, v in bad.items()})
+    assert len(caught.value.problems) == 4
+    assert "stack 'dev' has 4 invalid setting(s)" in str(caught.value)
+    for key in bad:
+        assert f"{PROJECT}:{key} = " in str(caught.value), key
+
+
+def test_missing_required_secret_names_key_and_command_to_set_it() -> None:
+    secrets = {k: v for k, v in USER_SECRETS["prod"].items() if k != "kafkaSaslPassword"}
+    found = problems("prod", {}, secrets)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PROJECT}:kafkaSaslPassword is not set"), found[0]
+    assert "pulumi config set --secret --stack prod kafkaSaslPassword" in found[0]
+
+
+def test_secret_in_plain_text_is_refused_with_command_to_encrypt_it() -> None:
+    secrets = {k: v for k, v in USER_SECRETS["prod"].items() if k != "kafkaSaslPassword"}
+    found = problems("prod", {"kafkaSaslPassword": SECRET_VALUE}, secrets)
+    assert len(found) == 1, found
+    assert f"{PROJECT}:kafkaSaslPassword is stored in plain text" in found[0]
+    assert "encrypt it with: pulumi config set --secret --stack prod kafkaSaslPassword" in found[0]
+    assert SECRET_VALUE not in found[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "secrets"),
+    [
+        pytest.param({"topicPartitions": 0, "kafkaSaslUsername": ""},
+                     {**USER_SECRETS["prod"], "kafkaSaslPassword": SECRET_VALUE},
+                     id="secret-next-to-bad-keys"),
+        pytest.param({}, {**USER_SECRETS["prod"], "lensesHqUrl": f"hq?token={SECRET_VALUE}"},
+                     id="bad-value-stored-as-secret"),
+    ],
+)
+def test_error_message_never_contains_a_secret_value(
+    overrides: dict[str, Any], secrets: dict[str, str]
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load("prod", {f"{PROJECT}:{k}": v for k, v in overrides.items()}, secrets)
+    assert caught.value.problems, "the stack must be invalid for this test to mean anything"
+    assert SECRET_VALUE not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "ms"),
+    [("60000ms", 60_000), ("90s", 90_000), ("1m", 60_000), ("12h", 43_200_000),
+     ("7d", 604_800_000)],
+)
+def test_duration_converts_to_milliseconds(text: str, ms: int) -> None:
+    assert duration_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["", "7", "d", "7 days", "7D", "1.5h", "-1s", "0ms", "10x"])
+def test_duration_rejects_malformed_text(text: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
+        duration_ms(text)
+
+
+def test_merge_config_refuses_key_not_declared_in_project() -> None:
+    with pytest.raises(ConfigError, match="configuration value 'topicPartition' which is not"):
+        merge_config("dev", {f"{PROJECT}:topicPartition": 3})
+
+
+@pytest.mark.parametrize("value", ["six", True, 6.0])
+def test_merge_config_refuses_value_of_wrong_type(value: Any) -> None:
+    with pytest.raises(ConfigError, match="key 'topicPartitions' must be of type 'integer'"):
+        merge_config("dev", {f"{PROJECT}:topicPartitions": value})
+
+
+def test_plain_text_secret_is_refused_even_where_the_stack_does_not_read_it() -> None:
+    found = problems("dev", {"postgresAdminPassword": SECRET_VALUE})
+    assert found == [
+        f"{PROJECT}:postgresAdminPassword is stored in plain text; encrypt it with: "
+        "pulumi config set --secret --stack dev postgresAdminPassword"
+    ]
+
+
+@pytest.mark.parametrize(
+    "image", ["localhost:5000/mosquitto:2.0.22", "registry.example.org/team/postgres:16.9",
+              "postgres:16.9@sha256:" + "a" * 64]
+)
+def test_images_from_registries_with_ports_or_digests_are_accepted(image: str) -> None:
+    assert load("dev", {f"{PROJECT}:mqttImage": image}).mqtt.image == image
+
+
+def test_one_engine_reached_through_two_urls_is_refused() -> None:
+    found = problems("prod", {"metabaseDockerHost": "tcp://mqtt.health.internal:2376"})
+    assert len(found) == 1, found
+    assert "different URLs for the same host 'mqtt.health.internal'" in found[0]
+
+
+def test_trailing_slash_on_an_engine_url_is_the_same_engine() -> None:
+    s = load("prod", {f"{PROJECT}:metabaseDockerHost": "ssh://deploy@mqtt.health.internal/"})
+    assert len(s.docker_hosts()) == 2
