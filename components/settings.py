@@ -405,8 +405,8 @@ class _Reader:
         return tuple(items)
 
     def secret(self, key: str, needed_because: str | None) -> pulumi.Output[str] | None:
-        """A secret the user sets. Plain-text values are refused; a missing one is an error
-        only when `needed_because` says why it is needed."""
+        """A secret the user sets (plain-text ones are refused by `plaintext_secrets`); a
+        missing one is an error only when `needed_because` says why it is needed."""
         full = self.key(key)
         if not self.config.get(key):
             if needed_because:

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_random as random
 import pytest
 
-from components.settings import load_settings
+from components.settings import SECRET_KEYS, load_settings
 from tests.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
@@ -24,15 +24,6 @@ from tests.harness import (
     project_config,
     stack_file,
 )
-
-SECRET_KEYS = {
-    "mqttDevicePassword",
-    "mqttConnectorPassword",
-    "kafkaSaslPassword",
-    "postgresAdminPassword",
-    "lensesAgentKey",
-    "lensesLicenseKey",
-}
 
 
 class RecordingConfig:
