@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from components.connector_keys import ConnectorKeys, ConnectorKeysArgs
 from components.docker_host import ContainerDefaults, DockerEngine, DockerEngineArgs
 from components.kafka import KafkaCluster, KafkaClusterArgs, locate_snowflake_jar
 from components.lenses import Lenses, LensesArgs
@@ -11,6 +12,8 @@ from components.metabase import Metabase, MetabaseArgs
 from components.mqtt import MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
 from components.settings import ContainerPlacement, Mode, load_settings
+from components.snowflake import SnowflakeIngest, SnowflakeIngestArgs
+from components.topics import Topics, TopicsArgs
 
 
 def main() -> dict[str, pulumi.Output]:
@@ -37,6 +40,9 @@ def main() -> dict[str, pulumi.Output]:
         "kafka",
         KafkaClusterArgs(settings.kafka, engine(settings.kafka.placement), defaults, jar),
     )
+    topics = Topics(
+        "topics", TopicsArgs(settings.topics, kafka.provider, protect=settings.protect)
+    )
     postgres = PostgresServer(
         "postgres",
         PostgresServerArgs(settings.postgres, engine(settings.postgres.placement), defaults),
@@ -53,6 +59,7 @@ def main() -> dict[str, pulumi.Output]:
         "kafkaBootstrapServers": kafka.bootstrap_servers,
         "schemaRegistryUrl": kafka.schema_registry_url,
         "connectUrl": kafka.connect_url,
+        "topics": topics.names,
         "postgresHost": postgres.host,
         "postgresPort": postgres.port,
         "postgresAdminUsername": postgres.admin_username,
@@ -86,6 +93,24 @@ def main() -> dict[str, pulumi.Output]:
             ),
         )
         outputs["metabaseUrl"] = metabase.url
+
+    if settings.snowflake.enabled:
+        keys = ConnectorKeys(
+            "snowflake-keys",
+            ConnectorKeysArgs(settings.snowflake.key_slots, settings.snowflake.active_key),
+        )
+        snowflake = SnowflakeIngest(
+            "snowflake", SnowflakeIngestArgs(settings.snowflake, keys, settings.protect)
+        )
+        outputs |= {
+            "snowflakeUrl": snowflake.url,
+            "snowflakeUser": snowflake.user,
+            "snowflakeDatabase": snowflake.database,
+            "snowflakeSchema": snowflake.schema,
+            "snowflakeRole": snowflake.role,
+            "snowflakeWarehouse": snowflake.warehouse,
+            "snowflakePrivateKey": snowflake.private_key,
+        }
 
     for key, value in outputs.items():
         pulumi.export(key, value)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_kafka
 
 from components.docker_host import (
     ContainerDefaults,
@@ -96,6 +97,8 @@ class KafkaCluster(pulumi.ComponentResource):
     internal_schema_registry_url: pulumi.Output[str]
     connect_url: pulumi.Output[str]
     internal_connect_url: pulumi.Output[str]
+    provider: pulumi_kafka.Provider
+    """Explicit kafka provider for topics; in container mode it waits for the healthy broker."""
 
     def __init__(
         self, name: str, args: KafkaClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -103,6 +106,7 @@ class KafkaCluster(pulumi.ComponentResource):
         super().__init__("healthpipe:kafka:KafkaCluster", name, None, opts)
         s = args.settings
         self._settings = s
+        self._container: docker.Container | None = None
         if s.mode is Mode.EXTERNAL:
             self.bootstrap_servers = pulumi.Output.from_input(list(s.bootstrap_servers))
             self.internal_bootstrap_servers = self.bootstrap_servers
@@ -114,6 +118,7 @@ class KafkaCluster(pulumi.ComponentResource):
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
             self._run(name, s, s.placement, args.engine, args.defaults, args.snowflake_jar)
+        self.provider = self._kafka_provider(name, s)
         self.register_outputs(
             {
                 "bootstrapServers": self.bootstrap_servers,
@@ -123,6 +128,23 @@ class KafkaCluster(pulumi.ComponentResource):
                 "connectUrl": self.connect_url,
                 "internalConnectUrl": self.internal_connect_url,
             }
+        )
+
+    def _kafka_provider(self, name: str, s: KafkaSettings) -> pulumi_kafka.Provider:
+        sasl = s.security_protocol.startswith("SASL_")
+        return pulumi_kafka.Provider(
+            f"{name}-provider",
+            bootstrap_servers=self.bootstrap_servers,
+            # Explicit: the provider's own default is TLS on, which a local broker lacks.
+            tls_enabled=s.security_protocol in ("SSL", "SASL_SSL"),
+            sasl_mechanism=s.sasl_mechanism if sasl else None,
+            sasl_username=s.sasl_username if sasl else None,
+            sasl_password=pulumi.Output.secret(s.sasl_password)
+            if sasl and s.sasl_password is not None
+            else None,
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[self._container] if self._container else []
+            ),
         )
 
     def endpoints_for(self, consumer: DockerHost) -> KafkaEndpoints:
@@ -182,7 +204,7 @@ class KafkaCluster(pulumi.ComponentResource):
             f"curl -fsS http://127.0.0.1:{CONNECT_PORT}/connector-plugins "
             "| grep -q SnowflakeSinkConnector"
         )
-        run_container(
+        self._container = run_container(
             self,
             name,
             engine,
@@ -214,7 +236,7 @@ class KafkaCluster(pulumi.ComponentResource):
                     start_period="60s",
                 ),
             ),
-        )
+        ).container
         self.bootstrap_servers = pulumi.Output.from_input([f"{address}:{s.broker_port}"])
         self.internal_bootstrap_servers = pulumi.Output.from_input([internal])
         self.schema_registry_url = pulumi.Output.from_input(

@@ -9,10 +9,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import pulumi
+
+from components.render.keys import KeyFileError, load_private_key
 
 __all__ = [
     "DockerHost",
@@ -25,6 +28,8 @@ __all__ = [
     "PostgresSettings",
     "Settings",
     "SettingsError",
+    "SnowflakeKeySlot",
+    "SnowflakeSettings",
     "TopicSettings",
     "load_settings",
     "parse_duration_ms",
@@ -200,6 +205,49 @@ class MetabaseSettings:
 
 
 @dataclass(frozen=True)
+class SnowflakeKeySlot:
+    """One of the service user's two public-key slots (RSA_PUBLIC_KEY, RSA_PUBLIC_KEY_2)."""
+
+    slot: int
+    source: str
+    """`generated` (pulumi-tls, 4096-bit RSA), `none`, or the path of a PKCS#8 file."""
+    public_key_body: str | None
+    """From the file, for a brought key; None otherwise."""
+    private_key_body: pulumi.Output[str] | None
+    """Secret; from the file, for a brought key; None otherwise."""
+
+    @property
+    def filled(self) -> bool:
+        return self.source != "none"
+
+    @property
+    def generated(self) -> bool:
+        return self.source == "generated"
+
+
+@dataclass(frozen=True)
+class SnowflakeSettings:
+    enabled: bool
+    organization_name: str
+    account_name: str
+    admin_user: str
+    admin_role: str
+    admin_private_key: pulumi.Output[str] | None
+    admin_private_key_passphrase: pulumi.Output[str] | None
+    warehouse_size: str
+    warehouse_auto_suspend: int
+    warehouse_auto_resume: bool
+    key_slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
+    active_key: int
+    """Slot whose private key the connector uses."""
+
+    @property
+    def url(self) -> str:
+        """Account URL in the form the Kafka connector's snowflake.url.name takes."""
+        return f"{self.organization_name}-{self.account_name}.snowflakecomputing.com:443".lower()
+
+
+@dataclass(frozen=True)
 class Settings:
     project: str
     stack: str
@@ -212,6 +260,7 @@ class Settings:
     postgres: PostgresSettings
     lenses: LensesSettings
     metabase: MetabaseSettings
+    snowflake: SnowflakeSettings
 
     @property
     def name_prefix(self) -> str:
@@ -303,6 +352,10 @@ SECRET_KEYS = (
     "postgresAdminPassword",
     "lensesAgentKey",
     "lensesLicenseKey",
+    "snowflakeAdminPrivateKey",
+    "snowflakeAdminPrivateKeyPassphrase",
+    "snowflakeKey1Passphrase",
+    "snowflakeKey2Passphrase",
 )
 """Keys a user sets with `pulumi config set --secret`; never in plain text."""
 
@@ -404,7 +457,9 @@ class _Reader:
             return ()
         return tuple(items)
 
-    def secret(self, key: str, needed_because: str | None) -> pulumi.Output[str] | None:
+    def secret(
+        self, key: str, needed_because: str | None, how: str = ""
+    ) -> pulumi.Output[str] | None:
         """A secret the user sets (plain-text ones are refused by `plaintext_secrets`); a
         missing one is an error only when `needed_because` says why it is needed."""
         full = self.key(key)
@@ -412,7 +467,7 @@ class _Reader:
             if needed_because:
                 self.problems.append(
                     f"{full} is not set; it is required because {needed_because}. Set it with: "
-                    f"pulumi config set --secret --stack {self.stack} {key}"
+                    f"pulumi config set --secret --stack {self.stack} {key}{how}"
                 )
             return None
         return self.config.get_secret(key)
@@ -468,6 +523,7 @@ def load_settings(config: ConfigSource, stack: str) -> Settings:
         postgres=postgres,
         lenses=lenses,
         metabase=metabase,
+        snowflake=_load_snowflake(r),
     )
     _check_cross_service(r, settings)
     if r.problems:
@@ -672,6 +728,86 @@ def _load_metabase(r: _Reader, docker_host: str) -> MetabaseSettings:
         image=r.image("metabaseImage"),
         port=r.port("metabasePort"),
         url=url,
+    )
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WAREHOUSE_SIZES = ("XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE", "XXXLARGE",
+                   "X4LARGE", "X5LARGE", "X6LARGE")
+_SNOWFLAKE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _load_key_slot(r: _Reader, slot: int) -> SnowflakeKeySlot:
+    key = f"snowflakeKey{slot}"
+    source = r.raw(key)
+    if source in ("generated", "none"):
+        return SnowflakeKeySlot(slot, source, None, None)
+    path = Path(source)
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    passphrase_key = f"snowflakeKey{slot}Passphrase"
+    passphrase = r.config.get(passphrase_key) or None
+    try:
+        material = load_private_key(path, passphrase)
+    except KeyFileError as error:
+        hint = (
+            f"; set it with: pulumi config set --secret --stack {r.stack} {passphrase_key}"
+            if "no passphrase" in str(error)
+            else ""
+        )
+        r.fail(key, source, f"{error}{hint} (allowed: generated, none, or a PKCS#8 file path)")
+        return SnowflakeKeySlot(slot, source, None, None)
+    return SnowflakeKeySlot(
+        slot, source, material.public_key_body, pulumi.Output.secret(material.private_key_body)
+    )
+
+
+def _load_snowflake(r: _Reader) -> SnowflakeSettings:
+    enabled = r.boolean("snowflakeEnabled")
+    names = {}
+    for key, example in (
+        ("snowflakeOrganizationName", "MYORG"),
+        ("snowflakeAccountName", "MYACCOUNT"),
+        ("snowflakeAdminUser", "PULUMI"),
+    ):
+        names[key] = r.text(
+            key,
+            lambda v: None if _SNOWFLAKE_NAME.match(v) else "must be a Snowflake identifier",
+        )
+        if enabled and not names[key]:
+            r.problems.append(
+                f"{r.key(key)} is not set; it is required because snowflakeEnabled is true. "
+                f"Set it with: pulumi config set --stack {r.stack} {key} {example} "
+                f"(or turn Snowflake off: pulumi config set --stack {r.stack} "
+                "snowflakeEnabled false)"
+            )
+    admin_role = r.text(
+        "snowflakeAdminRole",
+        lambda v: None if _SNOWFLAKE_NAME.match(v) else "must be a Snowflake role name",
+    )
+    private_key = r.secret(
+        "snowflakeAdminPrivateKey",
+        "snowflakeEnabled is true" if enabled else None,
+        how=" < admin_key.p8 (the admin user's PEM key file)",
+    )
+    slots = (_load_key_slot(r, 1), _load_key_slot(r, 2))
+    active = r.integer("snowflakeActiveKey", 1, 2)
+    if not slots[active - 1].filled:
+        r.fail("snowflakeActiveKey", active,
+               f"points at key slot {active}, which is none; set snowflakeKey{active} or "
+               "switch to the other slot")
+    return SnowflakeSettings(
+        enabled=enabled,
+        organization_name=names["snowflakeOrganizationName"],
+        account_name=names["snowflakeAccountName"],
+        admin_user=names["snowflakeAdminUser"],
+        admin_role=admin_role,
+        admin_private_key=private_key,
+        admin_private_key_passphrase=r.secret("snowflakeAdminPrivateKeyPassphrase", None),
+        warehouse_size=r.choice("snowflakeWarehouseSize", WAREHOUSE_SIZES),
+        warehouse_auto_suspend=r.integer("snowflakeWarehouseAutoSuspend", 60, 86_400),
+        warehouse_auto_resume=r.boolean("snowflakeWarehouseAutoResume"),
+        key_slots=slots,
+        active_key=active,
     )
 
 

@@ -17,6 +17,8 @@ from typing import Any
 import bcrypt
 import pulumi
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import SETTINGS
@@ -35,14 +37,46 @@ SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
 ENGINE_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "random:index/randomPassword:RandomPassword": ("bcryptHash", "result"),
     "random:index/randomBytes:RandomBytes": ("base64", "hex"),
+    "tls:index/privateKey:PrivateKey": ("privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"),
+}
+
+
+_KEYS: dict[tuple[int, str], rsa.RSAPrivateKey] = {}
+
+
+def _rsa_key(bits: int, name: str = "") -> rsa.RSAPrivateKey:
+    """A real RSA key; one per resource name for the whole session, because 4096-bit keys
+    take a while and independent runs need not differ (runs sharing a State share it anyway)."""
+    if (bits, name) not in _KEYS or not name:
+        _KEYS[(bits, name)] = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return _KEYS[(bits, name)]
+
+
+def _pem(key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, fmt,
+                             serialization.NoEncryption()).decode()
+
+
+# The Snowflake admin's key, as a user would set it with `pulumi config set --secret`.
+ADMIN_KEY_PEM = _pem(_rsa_key(2048), serialization.PrivateFormat.PKCS8)
+
+# Settings a user sets per stack (`pulumi config set`) that the stack file leaves out.
+USER_CONFIG: dict[str, dict[str, Any]] = {
+    "dev": {
+        f"{PROJECT}:snowflakeOrganizationName": "DEVORG",
+        f"{PROJECT}:snowflakeAccountName": "DEVACCOUNT",
+        f"{PROJECT}:snowflakeAdminUser": "DEVELOPER",
+    },
+    "prod": {},
 }
 
 # Secrets a user sets per stack with `pulumi config set --secret`; test values only.
 USER_SECRETS: dict[str, dict[str, str]] = {
-    "dev": {},
+    "dev": {"snowflakeAdminPrivateKey": ADMIN_KEY_PEM},
     "prod": {
         "kafkaSaslPassword": "test-sasl-password",
         "postgresAdminPassword": "test-postgres-admin-password",
+        "snowflakeAdminPrivateKey": ADMIN_KEY_PEM,
     },
 }
 
@@ -78,6 +112,7 @@ ALL_EXTERNAL_SECRETS = {
     "postgresAdminPassword": "test-admin-password",
     "lensesAgentKey": "agent_key_test",
     "lensesLicenseKey": "license_key_test",
+    "snowflakeAdminPrivateKey": ADMIN_KEY_PEM,
 }
 
 
@@ -115,12 +150,14 @@ def merge_config(
     overrides: Mapping[str, Any] | None = None,
     user_secrets: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
-    """Stack values over Pulumi.yaml defaults, refusing undeclared keys and wrong types as
-    the CLI does. Returns the config map and the keys that are secret."""
+    """Stack values (the file plus what a user sets with `pulumi config set`) over Pulumi.yaml
+    defaults, refusing undeclared keys and wrong types as the CLI does. Returns the config map
+    and the keys that are secret."""
     declared = project_config()
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
-    for full_key, value in {**stack_file(stack), **(overrides or {})}.items():
+    given = {**stack_file(stack), **USER_CONFIG[stack], **(overrides or {})}
+    for full_key, value in given.items():
         namespace, _, key = full_key.rpartition(":")
         if namespace != PROJECT:
             values[full_key] = value
@@ -207,7 +244,7 @@ class State:
         self.outputs: dict[tuple[str, str], dict[str, Any]] = {}
 
 
-def _generated(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
+def _generated(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Values a provider computes on create, made the way the provider makes them."""
     if typ == "random:index/randomPassword:RandomPassword":
         alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -217,6 +254,20 @@ def _generated(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "random:index/randomBytes:RandomBytes":
         raw = secrets.token_bytes(int(inputs["length"]))
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if typ == "tls:index/privateKey:PrivateKey":
+        key = _rsa_key(int(inputs["rsaBits"]), name)
+        public = key.public_key()
+        return {
+            "privateKeyPem": _pem(key, serialization.PrivateFormat.TraditionalOpenSSL),
+            "privateKeyPemPkcs8": _pem(key, serialization.PrivateFormat.PKCS8),
+            "privateKeyOpenssh": _pem(key, serialization.PrivateFormat.OpenSSH),
+            "publicKeyPem": public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            ).decode(),
+            "publicKeyOpenssh": public.public_bytes(
+                serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+            ).decode() + "\n",
+        }
     if typ == "docker:index/remoteImage:RemoteImage":
         digest = hashlib.sha256(unwrap(inputs["name"]).encode()).hexdigest()
         return {"imageId": f"sha256:{digest}", "repoDigest": f"{inputs['name']}@sha256:{digest}"}
@@ -232,7 +283,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.inputs[(args.typ, args.name)] = args.inputs
         key = (args.typ, args.name)
         if key not in self.state.outputs:
-            self.state.outputs[key] = _generated(args.typ, args.inputs)
+            self.state.outputs[key] = _generated(args.typ, args.name, args.inputs)
         generated = {
             k: {**SECRET, "value": v}
             if k in ENGINE_SECRET_OUTPUTS.get(args.typ, ())

@@ -55,6 +55,36 @@ LENSES = {
     *_service("lenses", "lenses-agent", ("lenses-agent-data",)),
 }
 METABASE = {("healthpipe:metabase:Metabase", "metabase"), *_service("metabase", "metabase")}
+TOPIC_NAMES = (
+    "device_data",
+    "blood_pressure_device_topic",
+    "heart_rate_device_topic",
+    "oxygen_saturation_device_topic",
+    "temperature_device_topic",
+)
+KAFKA = {
+    ("healthpipe:kafka:KafkaCluster", "kafka"),
+    ("pulumi:providers:kafka", "kafka-provider"),
+    ("healthpipe:topics:Topics", "topics"),
+    *(("kafka:index/topic:Topic", f"topics-{t}") for t in TOPIC_NAMES),
+}
+SNOWFLAKE = {
+    ("healthpipe:snowflake:ConnectorKeys", "snowflake-keys"),
+    ("tls:index/privateKey:PrivateKey", "snowflake-keys-slot1"),
+    ("healthpipe:snowflake:SnowflakeIngest", "snowflake"),
+    ("pulumi:providers:snowflake", "snowflake-provider"),
+    ("snowflake:index/warehouse:Warehouse", "snowflake-warehouse"),
+    ("snowflake:index/accountRole:AccountRole", "snowflake-role"),
+    ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-role-to-admin"),
+    ("snowflake:index/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole",
+     "snowflake-warehouse-usage"),
+    ("snowflake:index/database:Database", "snowflake-database"),
+    ("snowflake:index/schema:Schema", "snowflake-schema"),
+    ("snowflake:index/grantOwnership:GrantOwnership", "snowflake-schema-ownership"),
+    ("snowflake:index/grantOwnership:GrantOwnership", "snowflake-database-ownership"),
+    ("snowflake:index/serviceUser:ServiceUser", "snowflake-user"),
+    ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-role-to-user"),
+}
 POSTGRES_EXTERNAL = {
     ("healthpipe:postgres:PostgresServer", "postgres"),
     ("pulumi:providers:postgresql", "postgres-provider"),
@@ -64,7 +94,7 @@ EXPECTED = {
     "dev": {
         *_engine("local"),
         *MQTT,
-        ("healthpipe:kafka:KafkaCluster", "kafka"),
+        *KAFKA,
         *_service("kafka", "kafka", ("kafka-data",)),
         *POSTGRES_EXTERNAL,
         (PASSWORD, "postgres-admin-password"),
@@ -72,17 +102,19 @@ EXPECTED = {
         *DATABASES,
         *LENSES,
         *METABASE,
+        *SNOWFLAKE,
     },
     "prod": {
         *_engine("mqtt-health-internal"),
         *_engine("lenses-health-internal"),
         *_engine("analytics-health-internal"),
         *MQTT,
-        ("healthpipe:kafka:KafkaCluster", "kafka"),
+        *KAFKA,
         *POSTGRES_EXTERNAL,
         *DATABASES,
         *LENSES,
         *METABASE,
+        *SNOWFLAKE,
     },
 }
 
@@ -203,11 +235,16 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "mqttConnectorUsername", "mqttConnectorPassword", "kafkaBootstrapServers",
         "schemaRegistryUrl", "connectUrl", "postgresHost", "postgresPort",
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
-        "lensesAdminPassword", "metabaseUrl",
+        "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
+        "snowflakeDatabase", "snowflakeSchema", "snowflakeRole", "snowflakeWarehouse",
+        "snowflakePrivateKey",
     }
+    # The snowflake SDK marks every login name secret itself.
+    secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey"))}
+    secret_keys.add("snowflakeUser")
     for key, (value, secret) in run.outputs.items():
         assert value not in (None, ""), f"{run.stack}: output {key} is empty"
-        assert secret is key.endswith("Password"), f"{run.stack}: {key} secret={secret}"
+        assert secret is (key in secret_keys), f"{run.stack}: {key} secret={secret}"
 
 
 def test_dev_outputs_point_at_the_published_local_ports(dev: ProgramRun) -> None:

@@ -1,0 +1,65 @@
+"""The Kafka connector's RSA key pairs in the Snowflake service user's two public-key slots:
+generated with pulumi-tls or brought from keys/, and the private key of the active slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+
+from components.render.keys import pem_body
+from components.settings import SnowflakeKeySlot
+
+__all__ = ["RSA_BITS", "ConnectorKeys", "ConnectorKeysArgs"]
+
+RSA_BITS = 4096
+
+
+@dataclass(frozen=True)
+class ConnectorKeysArgs:
+    slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
+    active: int
+
+
+class ConnectorKeys(pulumi.ComponentResource):
+    """Rotation without downtime: fill the free slot, switch `active` to it, then empty the
+    old slot. Each step changes only the user's key slots or only the connector's key."""
+
+    public_keys: dict[int, pulumi.Output[str]]
+    """Slot -> public key body (one line, no header), for filled slots only."""
+    private_key: pulumi.Output[str]
+    """Secret: the active slot's unencrypted PKCS#8 body, as snowflake.private.key takes it."""
+
+    def __init__(
+        self, name: str, args: ConnectorKeysArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:snowflake:ConnectorKeys", name, None, opts)
+        self.public_keys = {}
+        private_keys: dict[int, pulumi.Output[str]] = {}
+        for slot in args.slots:
+            if not slot.filled:
+                continue
+            if slot.generated:
+                key = tls.PrivateKey(
+                    f"{name}-slot{slot.slot}",
+                    algorithm="RSA",
+                    rsa_bits=RSA_BITS,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                self.public_keys[slot.slot] = key.public_key_pem.apply(pem_body)
+                private_keys[slot.slot] = pulumi.Output.secret(
+                    key.private_key_pem_pkcs8.apply(pem_body)
+                )
+            else:
+                if slot.public_key_body is None or slot.private_key_body is None:
+                    raise ValueError(f"key slot {slot.slot} ({slot.source}) was not loaded")
+                self.public_keys[slot.slot] = pulumi.Output.from_input(slot.public_key_body)
+                private_keys[slot.slot] = pulumi.Output.secret(slot.private_key_body)
+        if args.active not in private_keys:
+            raise ValueError(f"active key slot {args.active} is empty")
+        self.private_key = private_keys[args.active]
+        self.register_outputs(
+            {f"publicKey{slot}": key for slot, key in self.public_keys.items()}
+            | {"privateKey": self.private_key}
+        )

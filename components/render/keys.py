@@ -1,0 +1,75 @@
+"""RSA key material for the Snowflake connector: PEM bodies as Snowflake and the connector
+want them, and loading a key pair a user brings, with an error that says what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+__all__ = ["KeyFileError", "KeyMaterial", "load_private_key", "pem_body"]
+
+MIN_RSA_BITS = 2048
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot serve as the connector's key; the message says why and how."""
+
+
+def pem_body(pem: str) -> str:
+    """The base64 body of a PEM on one line, without BEGIN/END lines: the format of
+    Snowflake's RSA_PUBLIC_KEY and of the connector's snowflake.private.key."""
+    return "".join(
+        line.strip() for line in pem.strip().splitlines() if not line.startswith("-----")
+    )
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    public_key_body: str
+    """SubjectPublicKeyInfo, one line."""
+    private_key_body: str
+    """Unencrypted PKCS#8, one line. Secret: wrap it in an Output.secret at once."""
+
+
+def load_private_key(path: Path, passphrase: str | None) -> KeyMaterial:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"{path} cannot be read: {error.strerror}") from None
+    text = data.decode("ascii", errors="replace")
+    if "-----BEGIN RSA PRIVATE KEY-----" in text:
+        raise KeyFileError(
+            f"{path} is a PKCS#1 key; convert it to PKCS#8 with: "
+            f"openssl pkcs8 -topk8 -in {path.name} -out {path.stem}.p8"
+        )
+    encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----" in text
+    if not encrypted and "-----BEGIN PRIVATE KEY-----" not in text:
+        raise KeyFileError(
+            f"{path} is not a PKCS#8 PEM private key (expected a 'BEGIN PRIVATE KEY' or "
+            "'BEGIN ENCRYPTED PRIVATE KEY' block; see keys/README.md)"
+        )
+    if encrypted and not passphrase:
+        raise KeyFileError(f"{path} is encrypted and no passphrase is set for it")
+    try:
+        key = serialization.load_pem_private_key(
+            data, password=passphrase.encode() if encrypted and passphrase else None
+        )
+    except (ValueError, TypeError):
+        reason = "the passphrase does not decrypt it" if encrypted else "it is malformed"
+        raise KeyFileError(f"{path} cannot be loaded: {reason}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyFileError(f"{path} is not an RSA key; Snowflake key-pair auth needs RSA")
+    if key.key_size < MIN_RSA_BITS:
+        raise KeyFileError(f"{path} has {key.key_size} bits; use at least {MIN_RSA_BITS}")
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return KeyMaterial(pem_body(public.decode()), pem_body(private.decode()))

@@ -1,0 +1,160 @@
+"""Snowflake objects the sink connector loads into, as the seed's setup SQL makes them:
+warehouse, role, database and schema INGEST, and the key-pair-only service user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_snowflake as snowflake
+
+from components.connector_keys import ConnectorKeys
+from components.settings import SnowflakeSettings
+
+__all__ = ["INGEST", "LOGIN_NAME", "SnowflakeIngest", "SnowflakeIngestArgs"]
+
+INGEST = "INGEST"
+"""Name of the warehouse, role, database, schema and user (upper case: the provider quotes
+identifiers, and the seed's SQL means the unquoted, upper-cased INGEST)."""
+LOGIN_NAME = "kafka_user"
+"""The connector's snowflake.user.name."""
+
+
+@dataclass(frozen=True)
+class SnowflakeIngestArgs:
+    settings: SnowflakeSettings
+    keys: ConnectorKeys
+    protect: bool
+
+
+class SnowflakeIngest(pulumi.ComponentResource):
+    """Everything in Snowflake the connector needs, managed by an explicit key-pair provider."""
+
+    url: pulumi.Output[str]
+    """`<org>-<account>.snowflakecomputing.com:443` (snowflake.url.name)."""
+    user: pulumi.Output[str]
+    """Login name of the service user (snowflake.user.name); secret, as the provider marks it."""
+    database: pulumi.Output[str]
+    schema: pulumi.Output[str]
+    role: pulumi.Output[str]
+    warehouse: pulumi.Output[str]
+    private_key: pulumi.Output[str]
+    """Secret: the connector's active PKCS#8 private key body (snowflake.private.key)."""
+
+    def __init__(
+        self, name: str, args: SnowflakeIngestArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:snowflake:SnowflakeIngest", name, None, opts)
+        s = args.settings
+        self.provider = snowflake.Provider(
+            f"{name}-provider",
+            organization_name=s.organization_name,
+            account_name=s.account_name,
+            user=s.admin_user,
+            role=s.admin_role,
+            # Explicit: without it the provider falls back to password authentication.
+            authenticator="SNOWFLAKE_JWT",
+            private_key=s.admin_private_key,
+            private_key_passphrase=s.admin_private_key_passphrase,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_account = pulumi.ResourceOptions(parent=self, provider=self.provider)
+        stateful = pulumi.ResourceOptions.merge(
+            on_account, pulumi.ResourceOptions(protect=args.protect)
+        )
+
+        warehouse = snowflake.Warehouse(
+            f"{name}-warehouse",
+            name=INGEST,
+            warehouse_size=s.warehouse_size,
+            auto_suspend=s.warehouse_auto_suspend,
+            auto_resume="true" if s.warehouse_auto_resume else "false",
+            initially_suspended=True,
+            comment="Kafka connector ingestion (health-pipeline)",
+            opts=on_account,
+        )
+        role = snowflake.AccountRole(
+            f"{name}-role",
+            name=INGEST,
+            comment="Owns the INGEST database; used by the Kafka connector",
+            opts=on_account,
+        )
+        # The provider's role inherits INGEST first, so that it keeps reading, altering and
+        # dropping the database and schema after their ownership moves to INGEST.
+        role_to_admin = snowflake.GrantAccountRole(
+            f"{name}-role-to-admin",
+            role_name=role.name,
+            parent_role_name=s.admin_role,
+            opts=on_account,
+        )
+        snowflake.GrantPrivilegesToAccountRole(
+            f"{name}-warehouse-usage",
+            account_role_name=role.name,
+            privileges=["OPERATE", "USAGE"],
+            on_account_object=snowflake.GrantPrivilegesToAccountRoleOnAccountObjectArgs(
+                object_type="WAREHOUSE", object_name=warehouse.name
+            ),
+            opts=on_account,
+        )
+        database = snowflake.Database(f"{name}-database", name=INGEST, opts=stateful)
+        schema = snowflake.Schema(
+            f"{name}-schema", database=database.name, name=INGEST, opts=stateful
+        )
+        schema_owner = snowflake.GrantOwnership(
+            f"{name}-schema-ownership",
+            account_role_name=role.name,
+            outbound_privileges="COPY",
+            on=snowflake.GrantOwnershipOnArgs(
+                object_type="SCHEMA", object_name=pulumi.Output.concat(database.name, ".",
+                                                                       schema.name)
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                on_account, pulumi.ResourceOptions(depends_on=[role_to_admin])
+            ),
+        )
+        snowflake.GrantOwnership(
+            f"{name}-database-ownership",
+            account_role_name=role.name,
+            outbound_privileges="COPY",
+            on=snowflake.GrantOwnershipOnArgs(object_type="DATABASE", object_name=database.name),
+            opts=pulumi.ResourceOptions.merge(
+                on_account, pulumi.ResourceOptions(depends_on=[role_to_admin, schema_owner])
+            ),
+        )
+        namespace = f"{INGEST}.{INGEST}"
+        user = snowflake.ServiceUser(
+            f"{name}-user",
+            name=INGEST,
+            login_name=LOGIN_NAME,
+            comment="Kafka connector (health-pipeline); key-pair authentication only",
+            default_warehouse=warehouse.name,
+            default_namespace=namespace,
+            default_role=role.name,
+            default_secondary_roles_option="NONE",
+            disabled="false",
+            rsa_public_key=args.keys.public_keys.get(1),
+            rsa_public_key2=args.keys.public_keys.get(2),
+            opts=on_account,
+        )
+        snowflake.GrantAccountRole(
+            f"{name}-role-to-user", role_name=role.name, user_name=user.name, opts=on_account
+        )
+
+        self.url = pulumi.Output.from_input(s.url)
+        self.user = user.login_name
+        self.database = database.name
+        self.schema = schema.name
+        self.role = role.name
+        self.warehouse = warehouse.name
+        self.private_key = args.keys.private_key
+        self.register_outputs(
+            {
+                "url": self.url,
+                "user": self.user,
+                "database": self.database,
+                "schema": self.schema,
+                "role": self.role,
+                "warehouse": self.warehouse,
+                "privateKey": self.private_key,
+            }
+        )
