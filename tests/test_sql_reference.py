@@ -31,3 +31,68 @@ def test_reference_sql_roles_have_no_elevated_rights() -> None:
 def test_reference_sql_revokes_public_on_every_database() -> None:
     revoked = set(re.findall(r"REVOKE ALL ON DATABASE (\w+) FROM PUBLIC;", SQL))
     assert revoked == {a.database for a in APP_DATABASES}
+
+
+SNOWFLAKE_SQL = (ROOT / "sql" / "snowflake" / "setup.sql").read_text()
+SF = "snowflake:index/"
+
+
+def _statement(prefix: str) -> str:
+    """The one statement that contains `prefix`, without its comment lines."""
+    found = [s for s in SNOWFLAKE_SQL.split(";") if prefix in s]
+    assert len(found) == 1, f"{prefix}: {found}"
+    return " ".join(line for line in found[0].splitlines() if not line.startswith("--"))
+
+
+def _properties(statement: str) -> dict[str, str]:
+    return dict(re.findall(r"(\w+) = ('[^']*'|\(\)|\w+)", statement))
+
+
+def test_snowflake_sql_warehouse_matches_the_program(dev: ProgramRun) -> None:
+    warehouse = dev.one(f"{SF}warehouse:Warehouse", "snowflake-warehouse")
+    props = _properties(_statement("CREATE WAREHOUSE INGEST"))
+    assert props == {
+        "WAREHOUSE_SIZE": warehouse.get("warehouseSize"),
+        "AUTO_SUSPEND": str(int(warehouse.get("autoSuspend"))),
+        "AUTO_RESUME": warehouse.get("autoResume").upper(),
+        "INITIALLY_SUSPENDED": str(warehouse.get("initiallySuspended")).upper(),
+    }
+
+
+def test_snowflake_sql_grants_match_the_program(dev: ProgramRun) -> None:
+    usage = dev.one(f"{SF}grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole",
+                    "snowflake-warehouse-usage")
+    privileges = ", ".join(sorted(usage.get("privileges"), reverse=True))
+    assert f"GRANT {privileges} ON WAREHOUSE INGEST TO ROLE INGEST;" in SNOWFLAKE_SQL
+    to_admin = dev.one(f"{SF}grantAccountRole:GrantAccountRole", "snowflake-role-to-admin")
+    assert f"GRANT ROLE INGEST TO ROLE {to_admin.get('parentRoleName')};" in SNOWFLAKE_SQL
+    assert "GRANT ROLE INGEST TO USER INGEST;" in SNOWFLAKE_SQL
+    for name in ("schema", "database"):
+        grant = dev.one(f"{SF}grantOwnership:GrantOwnership", f"snowflake-{name}-ownership")
+        on = grant.get("on")
+        assert grant.get("outboundPrivileges") == "COPY"
+        line = (f"GRANT OWNERSHIP ON {on['objectType']} {on['objectName']} TO ROLE "
+                f"{grant.get('accountRoleName')} COPY CURRENT GRANTS;")
+        assert line in SNOWFLAKE_SQL, line
+    # The ownership order of the program: admin role first, then schema, then database.
+    order = [SNOWFLAKE_SQL.index(s) for s in (
+        "GRANT ROLE INGEST TO ROLE", "GRANT OWNERSHIP ON SCHEMA", "GRANT OWNERSHIP ON DATABASE")]
+    assert order == sorted(order)
+
+
+def test_snowflake_sql_user_matches_the_program(dev: ProgramRun) -> None:
+    user = dev.one(f"{SF}serviceUser:ServiceUser", "snowflake-user")
+    props = _properties(_statement("CREATE USER INGEST"))
+    assert props == {
+        "TYPE": "SERVICE",
+        "LOGIN_NAME": f"'{user.get('loginName')}'",
+        "DEFAULT_WAREHOUSE": user.get("defaultWarehouse"),
+        "DEFAULT_NAMESPACE": f"'{user.get('defaultNamespace')}'",
+        "DEFAULT_ROLE": user.get("defaultRole"),
+        "DEFAULT_SECONDARY_ROLES": "()" if user.get("defaultSecondaryRolesOption") == "NONE"
+        else "?",
+        "RSA_PUBLIC_KEY": "'<public key body>'",
+    }
+    assert "PASSWORD" not in SNOWFLAKE_SQL
+    for obj in ("ROLE INGEST", "DATABASE INGEST", "SCHEMA INGEST.INGEST"):
+        assert f"CREATE {obj};" in SNOWFLAKE_SQL

@@ -1,0 +1,90 @@
+"""Kafka topics per stack, through an explicit kafka provider built from settings."""
+
+from __future__ import annotations
+
+import json
+
+from components.streams import ALL_TOPICS, DERIVED_STREAMS, DEVICE_TOPIC
+from tests.harness import ProgramRun, run_program
+
+TOPIC = "kafka:index/topic:Topic"
+EXPECTED = {
+    # stack: partitions, replication, retention.ms, compression, min.insync.replicas
+    "dev": (1, 1, "60000", "producer", "1"),
+    "prod": (6, 3, "604800000", "zstd", "2"),
+}
+
+
+def test_topic_names_come_from_one_definition() -> None:
+    assert ALL_TOPICS == (
+        "device_data",
+        "blood_pressure_device_topic",
+        "heart_rate_device_topic",
+        "oxygen_saturation_device_topic",
+        "temperature_device_topic",
+    )
+    assert ALL_TOPICS[0] == DEVICE_TOPIC
+    assert {s.topic for s in DERIVED_STREAMS} == set(ALL_TOPICS[1:])
+
+
+def test_every_topic_has_the_stack_settings(run: ProgramRun) -> None:
+    partitions, replication, retention, compression, min_isr = EXPECTED[run.stack]
+    topics = run.of_type(TOPIC)
+    assert sorted(t.get("name") for t in topics) == sorted(ALL_TOPICS)
+    for topic in topics:
+        assert topic.get("partitions") == partitions, topic.name
+        assert topic.get("replicationFactor") == replication, topic.name
+        assert topic.get("config") == {
+            "cleanup.policy": "delete",
+            "retention.ms": retention,
+            "max.message.bytes": "1000012",
+            "compression.type": compression,
+            "min.insync.replicas": min_isr,
+        }, topic.name
+        assert all(isinstance(v, str) for v in topic.get("config").values())
+
+
+def test_topics_use_the_explicit_kafka_provider(run: ProgramRun) -> None:
+    provider = run.one("pulumi:providers:kafka", "kafka-provider")
+    for topic in run.of_type(TOPIC):
+        assert topic.provider_urn == provider.urn, topic.name
+
+
+def test_dev_provider_reaches_the_published_plaintext_listener_once_healthy(dev) -> None:
+    provider = dev.one("pulumi:providers:kafka", "kafka-provider")
+    assert json.loads(provider.get("bootstrapServers")) == ["localhost:9092"]
+    assert provider.get("tlsEnabled") == "false", "the provider defaults to TLS; set it"
+    assert "saslUsername" not in provider.inputs
+    assert dev.container("kafka").urn in provider.dependencies
+
+
+def test_prod_provider_uses_sasl_ssl_with_a_secret_password(prod) -> None:
+    provider = prod.one("pulumi:providers:kafka", "kafka-provider")
+    assert json.loads(provider.get("bootstrapServers")) == [
+        "b-1.kafka.health.internal:9096",
+        "b-2.kafka.health.internal:9096",
+        "b-3.kafka.health.internal:9096",
+    ]
+    assert provider.get("tlsEnabled") == "true"
+    assert provider.get("saslMechanism") == "scram-sha512"
+    assert provider.get("saslUsername") == "health-pipeline"
+    assert provider.secret("saslPassword")
+    assert provider.get("saslPassword") == "test-sasl-password"
+
+
+def test_prod_topics_are_protected_so_fewer_partitions_cannot_drop_them() -> None:
+    """Kafka cannot shrink a topic: the provider replaces it, deleting its data. In prod the
+    topics are protected, so a lowered topicPartitions stops at preview instead."""
+    run = run_program("prod", overrides={"health-pipeline:topicPartitions": 3})
+    for topic in run.of_type(TOPIC):
+        assert topic.get("partitions") == 3
+        assert topic.protect is True, topic.name
+
+
+def test_dev_topics_are_not_protected(dev: ProgramRun) -> None:
+    assert not any(t.protect for t in dev.of_type(TOPIC))
+
+
+def test_topics_output_lists_every_topic(run: ProgramRun) -> None:
+    value, secret = run.outputs["topics"]
+    assert sorted(value) == sorted(ALL_TOPICS) and secret is False
