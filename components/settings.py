@@ -791,7 +791,7 @@ def _load_snowflake(r: _Reader) -> SnowflakeSettings:
     )
     slots = (_load_key_slot(r, 1), _load_key_slot(r, 2))
     active = r.integer("snowflakeActiveKey", 1, 2)
-    if not slots[active - 1].filled:
+    if active in (1, 2) and not slots[active - 1].filled:
         r.fail("snowflakeActiveKey", active,
                f"points at key slot {active}, which is none; set snowflakeKey{active} or "
                "switch to the other slot")
