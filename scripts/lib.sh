@@ -29,3 +29,20 @@ ensure_venv() {
     echo "$want" >"$stamp"
   fi
 }
+
+# Install missing command-line tools from Debian's packages (as root), or say what to install.
+# Arguments: command:package pairs, e.g. openssl:openssl mvn:maven.
+ensure_tools() {
+  local pair missing=() packages=()
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || { missing+=("${pair%%:*}"); packages+=("${pair#*:}"); }
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    step "Installing ${packages[*]} (apt-get)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null \
+      || die "apt-get could not install: ${packages[*]}"
+  else
+    die "missing ${missing[*]}; install the Debian packages: ${packages[*]}"
+  fi
+}
