@@ -5,12 +5,14 @@ from __future__ import annotations
 import pulumi
 
 from components.connector_keys import ConnectorKeys, ConnectorKeysArgs
+from components.connectors import StreamConnectors, StreamConnectorsArgs
 from components.docker_host import ContainerDefaults, DockerEngine, DockerEngineArgs
 from components.kafka import KafkaCluster, KafkaClusterArgs, locate_snowflake_jar
 from components.lenses import Lenses, LensesArgs
 from components.metabase import Metabase, MetabaseArgs
 from components.mqtt import MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
+from components.render.connectors import SinkBuffer
 from components.settings import ContainerPlacement, Mode, load_settings
 from components.snowflake import SnowflakeIngest, SnowflakeIngestArgs
 from components.topics import Topics, TopicsArgs
@@ -94,6 +96,7 @@ def main() -> dict[str, pulumi.Output]:
         )
         outputs["metabaseUrl"] = metabase.url
 
+    snowflake = None
     if settings.snowflake.enabled:
         keys = ConnectorKeys(
             "snowflake-keys",
@@ -111,6 +114,26 @@ def main() -> dict[str, pulumi.Output]:
             "snowflakeWarehouse": snowflake.warehouse,
             "snowflakePrivateKey": snowflake.private_key,
         }
+
+    # Connect's workers run in the Kafka container (dev) or in the external cluster (prod).
+    connect_host = settings.kafka.placement.docker_host if settings.kafka.placement else None
+    sf = settings.snowflake
+    connectors = StreamConnectors(
+        "connectors",
+        StreamConnectorsArgs(
+            connect_url=kafka.connect_url,
+            client_id=f"{settings.name_prefix}-mqtt-source",
+            mqtt_url=mqtt.url_for(connect_host),
+            mqtt_username=mqtt.connector_username,
+            mqtt_password=mqtt.connector_password,
+            schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
+            buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
+                              sf.buffer_size_bytes),
+            topics=topics,
+            snowflake=snowflake,
+        ),
+    )
+    outputs["connectors"] = connectors.names
 
     for key, value in outputs.items():
         pulumi.export(key, value)

@@ -147,7 +147,7 @@ class KafkaCluster(pulumi.ComponentResource):
             ),
         )
 
-    def endpoints_for(self, consumer: DockerHost) -> KafkaEndpoints:
+    def endpoints_for(self, consumer: DockerHost | None) -> KafkaEndpoints:
         """Broker, Schema Registry and Connect as a container on `consumer` reaches them."""
         s = self._settings
         if s.placement is None:

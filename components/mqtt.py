@@ -25,10 +25,11 @@ from components.render.mosquitto import (
     render_conf,
     render_password_file,
 )
-from components.settings import ContainerPlacement, Mode, MqttSettings
+from components.settings import ContainerPlacement, DockerHost, Mode, MqttSettings
 
 __all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs"]
 
+BROKER_PORT = 1883
 HEALTH_USERNAME = "healthcheck"
 """Broker user of the container healthcheck; it may only read the broker's uptime."""
 
@@ -48,8 +49,6 @@ class MqttBroker(pulumi.ComponentResource):
     """Broker URL for devices and the simulator, from the machine running Pulumi."""
     websocket_url: pulumi.Output[str]
     """MQTT over websockets, from the machine running Pulumi (container mode)."""
-    internal_url: pulumi.Output[str]
-    """Broker URL for containers on the stack network (the MQTT source connector)."""
     device_username: pulumi.Output[str]
     device_password: pulumi.Output[str]
     """Secret."""
@@ -62,12 +61,13 @@ class MqttBroker(pulumi.ComponentResource):
     ) -> None:
         super().__init__("healthpipe:mqtt:MqttBroker", name, None, opts)
         s = args.settings
+        self._settings = s
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
         if s.mode is Mode.EXTERNAL:
             if s.device_password is None or s.connector_password is None:
                 raise ValueError("an external broker needs both MQTT passwords")
-            self.url = self.internal_url = pulumi.Output.from_input(s.endpoint)
+            self.url = pulumi.Output.from_input(s.endpoint)
             self.websocket_url = pulumi.Output.from_input("")
             self.device_password = pulumi.Output.secret(s.device_password)
             self.connector_password = pulumi.Output.secret(s.connector_password)
@@ -79,13 +79,22 @@ class MqttBroker(pulumi.ComponentResource):
             {
                 "url": self.url,
                 "websocketUrl": self.websocket_url,
-                "internalUrl": self.internal_url,
                 "deviceUsername": self.device_username,
                 "devicePassword": self.device_password,
                 "connectorUsername": self.connector_username,
                 "connectorPassword": self.connector_password,
             }
         )
+
+    def url_for(self, consumer: DockerHost | None) -> str:
+        """The broker URL for a client on Docker engine `consumer` (None: not in Docker here):
+        by alias on the same engine, else at the published port or the external endpoint."""
+        s = self._settings
+        if s.placement is None:
+            return s.endpoint
+        if s.placement.docker_host == consumer:
+            return f"tcp://{s.placement.alias}:{BROKER_PORT}"
+        return f"tcp://{s.placement.docker_host.address}:{s.port}"
 
     def _run(
         self,
@@ -163,6 +172,5 @@ class MqttBroker(pulumi.ComponentResource):
         address = placement.docker_host.address
         self.url = pulumi.Output.from_input(f"tcp://{address}:{s.port}")
         self.websocket_url = pulumi.Output.from_input(f"ws://{address}:{s.websocket_port}")
-        self.internal_url = pulumi.Output.from_input(f"tcp://{placement.alias}:{layout.port}")
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])

@@ -240,6 +240,9 @@ class SnowflakeSettings:
     key_slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
     active_key: int
     """Slot whose private key the connector uses."""
+    buffer_count_records: int
+    buffer_flush_time_seconds: int
+    buffer_size_bytes: int
 
     @property
     def url(self) -> str:
@@ -808,6 +811,10 @@ def _load_snowflake(r: _Reader) -> SnowflakeSettings:
         warehouse_auto_resume=r.boolean("snowflakeWarehouseAutoResume"),
         key_slots=slots,
         active_key=active,
+        buffer_count_records=r.integer("snowflakeBufferCountRecords", 1, 100_000_000),
+        # The connector refuses less than 10 s with Snowpipe.
+        buffer_flush_time_seconds=r.integer("snowflakeBufferFlushTime", 10, 86_400),
+        buffer_size_bytes=r.integer("snowflakeBufferSizeBytes", 1, 2_000_000_000),
     )
 
 

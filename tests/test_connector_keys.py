@@ -161,10 +161,13 @@ def test_rotation_changes_one_thing_per_step() -> None:
     user = added.one(USER, "snowflake-user")
     assert user.get("rsaPublicKey") == start.one(USER, "snowflake-user").get("rsaPublicKey")
     assert user.get("rsaPublicKey2") and user.get("rsaPublicKey2") != user.get("rsaPublicKey")
-    # 2. The connector switches to it: only its private key output changes.
+    # 2. The connector switches to it: only the sink's config and the key output change.
     assert _changes(added, switched) == {
-        "added": set(), "removed": set(), "changed": set(), "outputs": {"snowflakePrivateKey"},
+        "added": set(), "removed": set(), "changed": {"connectors-snowflake-sink"},
+        "outputs": {"snowflakePrivateKey"},
     }
+    sink = switched.one("pulumi-python:dynamic/connect:Connector", "connectors-snowflake-sink")
+    assert sink.get("config")["snowflake.private.key"] == switched.outputs["snowflakePrivateKey"][0]
     # 3. The old key leaves: slot 1 empties, the connector's key stays.
     assert _changes(switched, retired) == {
         "added": set(), "removed": {"snowflake-keys-slot1"},

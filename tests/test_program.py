@@ -85,6 +85,11 @@ SNOWFLAKE = {
     ("snowflake:index/serviceUser:ServiceUser", "snowflake-user"),
     ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-role-to-user"),
 }
+CONNECTORS = {
+    ("healthpipe:connectors:StreamConnectors", "connectors"),
+    ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source"),
+    ("pulumi-python:dynamic/connect:Connector", "connectors-snowflake-sink"),
+}
 POSTGRES_EXTERNAL = {
     ("healthpipe:postgres:PostgresServer", "postgres"),
     ("pulumi:providers:postgresql", "postgres-provider"),
@@ -103,6 +108,7 @@ EXPECTED = {
         *LENSES,
         *METABASE,
         *SNOWFLAKE,
+        *CONNECTORS,
     },
     "prod": {
         *_engine("mqtt-health-internal"),
@@ -115,6 +121,7 @@ EXPECTED = {
         *LENSES,
         *METABASE,
         *SNOWFLAKE,
+        *CONNECTORS,
     },
 }
 
@@ -237,7 +244,7 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
         "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
         "snowflakeDatabase", "snowflakeSchema", "snowflakeRole", "snowflakeWarehouse",
-        "snowflakePrivateKey",
+        "snowflakePrivateKey", "connectors",
     }
     # The snowflake SDK marks every login name secret itself.
     secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey"))}

@@ -1,0 +1,201 @@
+"""The Kafka Connect connectors as Pulumi resources: a dynamic provider over Connect's REST API,
+and the component that declares the MQTT source and the Snowflake sink."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from components.connect_api import ConnectClient
+from components.http_api import JsonApi
+from components.render.connectors import (
+    SECRET_CONFIG_KEYS,
+    SinkBuffer,
+    mqtt_source_config,
+    snowflake_sink_config,
+)
+from components.snowflake import SnowflakeIngest
+
+__all__ = [
+    "Connector",
+    "ConnectorArgs",
+    "ConnectorProvider",
+    "StreamConnectors",
+    "StreamConnectorsArgs",
+    "client_for",
+]
+
+MQTT_SOURCE_NAME = "health_mqtt_source"
+SNOWFLAKE_SINK_NAME = "health_snowflake_sink"
+"""Snowflake's connector takes its name as an identifier: letters, digits and underscores."""
+
+REPLACE_ON = ("connect_url", "name")
+"""A connector renamed or moved to another cluster is a new connector."""
+
+
+def client_for(props: Mapping[str, Any]) -> ConnectClient:
+    """A client for the cluster in `props`, masking the config's secret values in errors."""
+    config = props.get("config") or {}
+    secrets = tuple(str(config[k]) for k in SECRET_CONFIG_KEYS if config.get(k))
+    return ConnectClient(
+        JsonApi(
+            str(props["connect_url"]).rstrip("/"),
+            timeout=float(props.get("timeout_seconds") or 30),
+            secrets=secrets,
+        )
+    )
+
+
+def _outs(props: Mapping[str, Any], config: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "connect_url": props["connect_url"],
+        "name": props["name"],
+        "config": dict(config),
+        "timeout_seconds": props.get("timeout_seconds") or 30,
+    }
+
+
+class ConnectorProvider(ResourceProvider):
+    """Create and update are the same idempotent PUT, after Connect validated the config;
+    read returns the live config so that `pulumi preview --refresh` shows drift."""
+
+    # Factory for the REST client; tests swap it to point at a local server.
+    client = staticmethod(client_for)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        api = self.client(props)
+        api.validate(props["config"])
+        api.put_config(props["name"], props["config"])
+        return CreateResult(props["name"], _outs(props, props["config"]))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self.client(props).get_config(id_)
+        if live is None:
+            return ReadResult(None, {})
+        outs = _outs(props, live)
+        return ReadResult(id_, outs, {k: outs[k] for k in ("connect_url", "name", "config",
+                                                            "timeout_seconds")})
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in ("connect_url", "name", "config", "timeout_seconds")
+                   if olds.get(k) != news.get(k)]
+        replaces = [k for k in changed if k in REPLACE_ON]
+        return DiffResult(
+            changes=bool(changed),
+            replaces=replaces,
+            stables=[k for k in REPLACE_ON if k not in replaces],
+            delete_before_replace=True,
+        )
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        api = self.client(news)
+        api.validate(news["config"])
+        api.put_config(news["name"], news["config"])
+        return UpdateResult(_outs(news, news["config"]))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self.client(props).delete(id_)
+
+
+@dataclass(frozen=True)
+class ConnectorArgs:
+    connect_url: pulumi.Input[str]
+    """Connect REST URL as reached from the machine running Pulumi."""
+    name: str
+    config: pulumi.Input[Mapping[str, pulumi.Input[str]]]
+    """Flat string map; it holds credentials, so the whole map is kept secret."""
+    timeout_seconds: int = 30
+
+
+class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
+    """One Kafka Connect connector, managed through the REST API."""
+
+    config: pulumi.Output[dict[str, str]]
+    """Secret: the config as applied (or, after a refresh, as live on the cluster)."""
+
+    def __init__(
+        self, name: str, args: ConnectorArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(
+            ConnectorProvider(),
+            name,
+            {
+                "connect_url": args.connect_url,
+                "name": args.name,
+                "config": pulumi.Output.secret(args.config),
+                "timeout_seconds": args.timeout_seconds,
+            },
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=["config"])
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class StreamConnectorsArgs:
+    connect_url: pulumi.Input[str]
+    """Connect REST URL from the machine running Pulumi."""
+    client_id: str
+    """MQTT client id of the source; unique per broker, so per stack."""
+    mqtt_url: str
+    """The broker as Connect's workers reach it."""
+    mqtt_username: pulumi.Input[str]
+    mqtt_password: pulumi.Input[str]
+    schema_registry_url: str
+    """Schema Registry as Connect's workers reach it."""
+    buffer: SinkBuffer
+    topics: pulumi.Resource
+    """The connectors start after every topic exists."""
+    snowflake: SnowflakeIngest | None
+    """None when the stack has Snowflake off: then there is no sink."""
+
+
+class StreamConnectors(pulumi.ComponentResource):
+    """MQTT -> device_data, and the derived topics -> Snowflake."""
+
+    names: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, args: StreamConnectorsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("healthpipe:connectors:StreamConnectors", name, None, opts)
+        source_config = pulumi.Output.all(args.mqtt_username, args.mqtt_password).apply(
+            lambda v: mqtt_source_config(MQTT_SOURCE_NAME, args.mqtt_url, v[0], v[1],
+                                         args.client_id)
+        )
+        connectors = [
+            Connector(
+                f"{name}-mqtt-source",
+                ConnectorArgs(args.connect_url, MQTT_SOURCE_NAME, source_config),
+                pulumi.ResourceOptions(parent=self, depends_on=[args.topics]),
+            )
+        ]
+        if args.snowflake is not None:
+            sf = args.snowflake
+            sink_config = pulumi.Output.all(
+                sf.url, sf.user, sf.private_key, sf.database, sf.schema, sf.role
+            ).apply(
+                lambda v: snowflake_sink_config(
+                    SNOWFLAKE_SINK_NAME, *v, schema_registry_url=args.schema_registry_url,
+                    buffer=args.buffer,
+                )
+            )
+            connectors.append(
+                Connector(
+                    f"{name}-snowflake-sink",
+                    ConnectorArgs(args.connect_url, SNOWFLAKE_SINK_NAME, sink_config),
+                    pulumi.ResourceOptions(parent=self, depends_on=[args.topics, sf]),
+                )
+            )
+        self.names = pulumi.Output.all(*[c.id for c in connectors])
+        self.register_outputs({"names": self.names})

@@ -1,0 +1,11 @@
+-- Lenses SQL processor: oxygen saturation readings from device_data, keyed by device id.
+INSERT INTO oxygen_saturation_device_topic
+STORE KEY AS STRING VALUE AS AVRO
+SELECT STREAM
+    _value.deviceId AS _key,
+    _value.deviceId AS deviceId,
+    _value.oxygenSaturation AS value,
+    _value.latitude AS latitude,
+    _value.longitude AS longitude,
+    _value.timestamp AS createdTime
+FROM device_data;
