@@ -43,7 +43,7 @@ REPLACE_ON = ("connect_url", "name")
 """A connector renamed or moved to another cluster is a new connector."""
 
 
-def client_for(props: Mapping[str, Any]) -> ConnectClient:
+def client_for(props: Mapping[str, Any], backoff: float = 0.5) -> ConnectClient:
     """A client for the cluster in `props`, masking the config's secret values in errors."""
     config = props.get("config") or {}
     secrets = tuple(str(config[k]) for k in SECRET_CONFIG_KEYS if config.get(k))
@@ -51,6 +51,7 @@ def client_for(props: Mapping[str, Any]) -> ConnectClient:
         JsonApi(
             str(props["connect_url"]).rstrip("/"),
             timeout=float(props.get("timeout_seconds") or 30),
+            backoff=backoff,
             secrets=secrets,
         )
     )

@@ -1,0 +1,159 @@
+"""The connectors provider's create/read/update/delete/diff against a local server that
+answers like Kafka Connect, including rebalances, validation errors, drift and timeouts."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from components.connectors import ConnectorProvider, client_for
+from components.http_api import ApiError
+from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
+from tests.fake_connect import serve
+
+PASSWORD = "mqtt-Pa55word-xyz"
+PRIVATE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+
+
+@pytest.fixture
+def connect():
+    fake, server = serve()
+    yield fake
+    server.shutdown()
+
+
+@pytest.fixture
+def provider(monkeypatch) -> ConnectorProvider:
+    """The provider as the engine runs it, with a fast retry backoff."""
+    p = ConnectorProvider()
+    monkeypatch.setattr(p, "client", functools.partial(client_for, backoff=0.01))
+    return p
+
+
+def _source(connect, password: str = PASSWORD, **changes) -> dict:
+    config = mqtt_source_config("health_mqtt_source", "tcp://mosquitto:1883", "kafka-connect",
+                                password, "hp-dev-mqtt-source")
+    return {"connect_url": connect.url, "name": "health_mqtt_source",
+            "config": {**config, **changes}, "timeout_seconds": 2}
+
+
+def _sink(connect, **changes) -> dict:
+    config = snowflake_sink_config(
+        "health_snowflake_sink", "org-acct.snowflakecomputing.com:443", "kafka_user",
+        PRIVATE_KEY, "INGEST", "INGEST", "INGEST", "http://kafka:8081",
+        SinkBuffer(1_000_000, 10, 250_000_000),
+    )
+    return {"connect_url": connect.url, "name": "health_snowflake_sink",
+            "config": {**config, **changes}, "timeout_seconds": 2}
+
+
+def test_create_validates_then_puts_the_config(connect, provider) -> None:
+    props = _source(connect)
+    result = provider.create(props)
+    assert result.id == "health_mqtt_source"
+    assert connect.connectors["health_mqtt_source"] == props["config"]
+    methods = [(m, p.split("/")[1]) for m, p, _ in connect.requests]
+    assert methods == [("PUT", "connector-plugins"), ("PUT", "connectors")]
+
+
+def test_read_returns_what_was_created(connect, provider) -> None:
+    props = _source(connect)
+    provider.create(props)
+    read = provider.read("health_mqtt_source", props)
+    assert read.id == "health_mqtt_source"
+    assert read.outs["config"] == props["config"]
+    assert read.inputs["config"] == props["config"]
+
+
+def test_update_applies_a_changed_config(connect, provider) -> None:
+    old = _sink(connect)
+    provider.create(old)
+    new = _sink(connect, **{"buffer.flush.time": "30"})
+    diff = provider.diff("health_snowflake_sink", old, new)
+    assert diff.changes and not diff.replaces
+    provider.update("health_snowflake_sink", old, new)
+    assert connect.connectors["health_snowflake_sink"]["buffer.flush.time"] == "30"
+
+
+@pytest.mark.parametrize("key", ["name", "connect_url"])
+def test_renaming_or_moving_a_connector_replaces_it(connect, provider, key) -> None:
+    old = _source(connect)
+    new = {**old, key: "other" if key == "name" else "http://127.0.0.1:1"}
+    diff = provider.diff("health_mqtt_source", old, new)
+    assert diff.replaces == [key] and diff.delete_before_replace
+
+
+def test_unchanged_props_are_no_diff(connect, provider) -> None:
+    props = _source(connect)
+    assert not provider.diff("health_mqtt_source", props, dict(props)).changes
+
+
+def test_out_of_band_change_shows_as_drift(connect, provider) -> None:
+    props = _source(connect)
+    provider.create(props)
+    connect.connectors["health_mqtt_source"]["connect.mqtt.service.quality"] = "0"
+    read = provider.read("health_mqtt_source", props)
+    assert read.inputs["config"]["connect.mqtt.service.quality"] == "0"
+    assert provider.diff("health_mqtt_source", read.inputs, props).changes
+
+
+def test_connector_deleted_out_of_band_reads_as_gone(connect, provider) -> None:
+    props = _source(connect)
+    provider.create(props)
+    del connect.connectors["health_mqtt_source"]
+    assert provider.read("health_mqtt_source", props).id is None
+
+
+def test_delete_removes_and_is_idempotent(connect, provider) -> None:
+    props = _source(connect)
+    provider.create(props)
+    provider.delete("health_mqtt_source", props)
+    assert "health_mqtt_source" not in connect.connectors
+    provider.delete("health_mqtt_source", props)
+
+
+def test_writes_are_retried_while_the_workers_rebalance(connect, provider) -> None:
+    connect.conflicts = 3
+    provider.create(_source(connect))
+    assert "health_mqtt_source" in connect.connectors
+    assert [m for m, _, _ in connect.requests].count("PUT") == 5
+
+
+def test_a_rebalance_that_does_not_end_fails_after_bounded_retries(connect, provider) -> None:
+    connect.conflicts = 100
+    with pytest.raises(ApiError, match="HTTP 409 after 7 attempts") as error:
+        provider.create(_source(connect))
+    assert len(connect.requests) == 7
+    assert PASSWORD not in str(error.value)
+
+
+def test_invalid_config_fails_with_the_connectors_messages_and_applies_nothing(
+    connect, provider
+) -> None:
+    props = _sink(connect, **{"snowflake.private.key": PRIVATE_KEY + "!!",
+                              "snowflake.user.name": "", "buffer.flush.time": "5"})
+    with pytest.raises(ApiError) as error:
+        provider.create(props)
+    message = str(error.value)
+    assert "failed Connect's validation (3 error(s))" in message
+    assert 'snowflake.user.name: Missing required configuration "snowflake.user.name"' in message
+    assert "snowflake.private.key: Invalid value [secret] for configuration" in message
+    assert "buffer.flush.time: buffer.flush.time is 5" in message
+    assert PRIVATE_KEY not in message, "the connector echoed the key; it must be masked"
+    assert connect.connectors == {}
+
+
+def test_a_slow_worker_times_out_with_a_clear_error(connect, provider) -> None:
+    connect.delay = 2.5
+    with pytest.raises(ApiError, match="timed out after 2 s") as error:
+        provider.read("health_mqtt_source", _source(connect))
+    assert PASSWORD not in str(error.value)
+
+
+def test_an_unreachable_worker_is_a_clear_error(provider) -> None:
+    props = {"connect_url": "http://127.0.0.1:9", "name": "x",
+             "config": {"connect.mqtt.password": PASSWORD}, "timeout_seconds": 2}
+    with pytest.raises(ApiError, match="could not connect") as error:
+        provider.read("x", props)
+    assert PASSWORD not in str(error.value)
