@@ -198,5 +198,7 @@ class StreamConnectors(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self, depends_on=[args.topics, sf]),
                 )
             )
-        self.names = pulumi.Output.all(*[c.id for c in connectors])
+        names = [MQTT_SOURCE_NAME] + ([SNOWFLAKE_SINK_NAME] if args.snowflake else [])
+        # Known up front; published once every connector exists.
+        self.names = pulumi.Output.all(*[c.id for c in connectors]).apply(lambda _: names)
         self.register_outputs({"names": self.names})

@@ -1,0 +1,88 @@
+"""The connectors the program declares, per stack: configs, secrecy and ordering."""
+
+from __future__ import annotations
+
+from components.streams import DERIVED_STREAMS
+from tests.harness import PROJECT, ProgramRun, run_program
+
+CONNECTOR = "pulumi-python:dynamic/connect:Connector"
+
+
+def _connector(run: ProgramRun, role: str):
+    return run.one(CONNECTOR, f"connectors-{role}")
+
+
+def test_connectors_are_managed_through_the_stack_connect_url(run: ProgramRun) -> None:
+    url = {"dev": "http://localhost:8083", "prod": "https://connect.health.internal:8083"}
+    for role in ("mqtt-source", "snowflake-sink"):
+        connector = _connector(run, role)
+        assert connector.get("connect_url") == url[run.stack]
+        assert connector.secret("config"), f"{role}: the config holds credentials"
+        assert connector.secret("__provider")
+
+
+def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> None:
+    source = _connector(run, "mqtt-source")
+    config = source.get("config")
+    hosts = {"dev": "tcp://mosquitto:1883", "prod": "tcp://mqtt.health.internal:1883"}
+    assert source.get("name") == config["name"] == "health_mqtt_source"
+    assert config["connector.class"] == (
+        "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
+    )
+    assert config["connect.mqtt.hosts"] == hosts[run.stack]
+    assert config["connect.mqtt.username"] == "kafka-connect"
+    assert config["connect.mqtt.password"] == run.outputs["mqttConnectorPassword"][0]
+    assert config["connect.mqtt.service.quality"] == "1"
+    assert config["connect.mqtt.clean"] == "false"
+    assert config["connect.mqtt.client.id"] == f"health-pipeline-{run.stack}-mqtt-source"
+    assert config["connect.mqtt.kcql"] == (
+        "INSERT INTO device_data SELECT * FROM health/device_data WITHCONVERTER="
+        "`io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter` "
+        "WITHKEY(deviceId)"
+    )
+    assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
+    assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+
+
+def test_snowflake_sink_loads_every_derived_topic_into_its_table(run: ProgramRun) -> None:
+    config = _connector(run, "snowflake-sink").get("config")
+    outputs = {k: v for k, (v, _) in run.outputs.items()}
+    assert config["connector.class"] == "com.snowflake.kafka.connector.SnowflakeSinkConnector"
+    assert config["topics"].split(",") == [s.topic for s in DERIVED_STREAMS]
+    assert config["snowflake.topic2table.map"] == (
+        "blood_pressure_device_topic:BLOOD_PRESSURE,heart_rate_device_topic:HEART_RATE,"
+        "oxygen_saturation_device_topic:OXYGEN_SATURATION,temperature_device_topic:TEMPERATURE"
+    )
+    assert config["snowflake.url.name"] == outputs["snowflakeUrl"]
+    assert config["snowflake.user.name"] == "kafka_user"
+    assert config["snowflake.private.key"] == outputs["snowflakePrivateKey"]
+    assert (config["snowflake.database.name"], config["snowflake.schema.name"],
+            config["snowflake.role.name"]) == ("INGEST", "INGEST", "INGEST")
+    assert config["value.converter"] == (
+        "com.snowflake.kafka.connector.records.SnowflakeAvroConverter"
+    )
+    registry = {"dev": "http://kafka:8081", "prod": "https://schema-registry.health.internal:8081"}
+    assert config["value.converter.schema.registry.url"] == registry[run.stack]
+
+
+def test_sink_buffers_are_the_seed_values_in_dev_and_tuned_in_prod(run: ProgramRun) -> None:
+    config = _connector(run, "snowflake-sink").get("config")
+    expected = {"dev": ("1000000", "10", "250000000"), "prod": ("50000", "30", "50000000")}
+    assert (config["buffer.count.records"], config["buffer.flush.time"],
+            config["buffer.size.bytes"]) == expected[run.stack]
+
+
+def test_connectors_start_after_the_topics_and_the_sink_after_the_snowflake_user(run) -> None:
+    topics = {t.urn for t in run.of_type("kafka:index/topic:Topic")}
+    assert len(topics) == 5
+    for role in ("mqtt-source", "snowflake-sink"):
+        assert topics <= set(_connector(run, role).dependencies), role
+    user_grant = run.one("snowflake:index/grantAccountRole:GrantAccountRole",
+                         "snowflake-role-to-user")
+    assert user_grant.urn in _connector(run, "snowflake-sink").dependencies
+
+
+def test_without_snowflake_only_the_mqtt_source_is_declared() -> None:
+    run = run_program("dev", overrides={f"{PROJECT}:snowflakeEnabled": False})
+    assert [c.name for c in run.of_type(CONNECTOR)] == ["connectors-mqtt-source"]
+    assert run.outputs["connectors"][0] == ["health_mqtt_source"]
