@@ -4,13 +4,18 @@ answers like Kafka Connect, including rebalances, validation errors, drift and t
 from __future__ import annotations
 
 import functools
+import json
+import subprocess
+import sys
 
 import pytest
+from pulumi.dynamic.dynamic import serialize_provider
 
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import ApiError
 from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
 from tests.fake_connect import serve
+from tests.harness import ROOT
 
 PASSWORD = "mqtt-Pa55word-xyz"
 PRIVATE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
@@ -157,3 +162,20 @@ def test_an_unreachable_worker_is_a_clear_error(provider) -> None:
     with pytest.raises(ApiError, match="could not connect") as error:
         provider.read("x", props)
     assert PASSWORD not in str(error.value)
+
+
+def test_the_serialized_provider_loads_in_a_fresh_interpreter(connect) -> None:
+    """The engine runs dynamic providers in another process from the project folder: the
+    pickled provider must load there and reach the same server."""
+    blob = serialize_provider(ConnectorProvider())
+    props = _source(connect)
+    code = (
+        "import base64, dill, json, sys\n"
+        "p = dill.loads(base64.b64decode(sys.argv[1]))\n"
+        "print(json.dumps(p.create(json.loads(sys.argv[2])).id))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, blob, json.dumps(props)], cwd=ROOT,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == "health_mqtt_source"
+    assert "health_mqtt_source" in connect.connectors
