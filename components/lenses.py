@@ -77,7 +77,7 @@ class Lenses(pulumi.ComponentResource):
     """HQ web UI and API, from the machine running Pulumi."""
     admin_username: pulumi.Output[str]
     admin_password: pulumi.Output[str]
-    """Secret; empty when HQ is external (its administrators are managed there)."""
+    """Secret: generated for our own HQ, lensesAdminPassword for an external one."""
 
     def __init__(
         self, name: str, args: LensesArgs, opts: pulumi.ResourceOptions | None = None
@@ -153,13 +153,14 @@ class Lenses(pulumi.ComponentResource):
             )
             self.admin_password = pulumi.Output.secret(password.result)
         else:
-            if s.hq_agents_endpoint is None or s.agent_key is None:
-                raise ValueError("external HQ needs lensesHqAgentsAddress and lensesAgentKey")
+            if s.hq_agents_endpoint is None or s.agent_key is None or s.admin_password is None:
+                raise ValueError("external HQ needs lensesHqAgentsAddress, lensesAgentKey and "
+                                 "lensesAdminPassword")
             hq_host, hq_port = s.hq_agents_endpoint.host, s.hq_agents_endpoint.port
             hq_tls = s.hq_url.startswith("https://")
             agent_envs.append(pulumi.Output.concat(f"{AGENT_KEY_ENV}=", s.agent_key))
             self.url = pulumi.Output.from_input(s.hq_url)
-            self.admin_password = pulumi.Output.secret("")
+            self.admin_password = pulumi.Output.secret(s.admin_password)
         self.admin_username = pulumi.Output.from_input(s.admin_username)
 
         kafka = args.kafka.endpoints_for(engine_host)

@@ -189,6 +189,8 @@ class LensesSettings:
     accept_eula: bool
     agent_heap_opts: str
     admin_username: str
+    admin_password: pulumi.Output[str] | None
+    """External mode: the HQ user the SQL processors are managed as. Generated otherwise."""
 
     HQ_HTTP_PORT = 9991
     HQ_AGENTS_PORT = 10000
@@ -355,6 +357,7 @@ SECRET_KEYS = (
     "postgresAdminPassword",
     "lensesAgentKey",
     "lensesLicenseKey",
+    "lensesAdminPassword",
     "snowflakeAdminPrivateKey",
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
@@ -717,6 +720,12 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
         accept_eula=accept,
         agent_heap_opts=heap,
         admin_username=r.text("lensesAdminUsername"),
+        admin_password=r.secret(
+            "lensesAdminPassword",
+            "lensesMode is external (the SQL processors are managed as lensesAdminUsername)"
+            if external
+            else None,
+        ),
     )
 
 

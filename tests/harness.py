@@ -112,6 +112,7 @@ ALL_EXTERNAL_SECRETS = {
     "postgresAdminPassword": "test-admin-password",
     "lensesAgentKey": "agent_key_test",
     "lensesLicenseKey": "license_key_test",
+    "lensesAdminPassword": "test-hq-password",
     "snowflakeAdminPrivateKey": ADMIN_KEY_PEM,
 }
 
