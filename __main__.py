@@ -12,6 +12,7 @@ from components.lenses import Lenses, LensesArgs
 from components.metabase import Metabase, MetabaseArgs
 from components.mqtt import MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
+from components.processors import SqlProcessors, SqlProcessorsArgs
 from components.render.connectors import SinkBuffer
 from components.settings import ContainerPlacement, Mode, load_settings
 from components.snowflake import SnowflakeIngest, SnowflakeIngestArgs
@@ -82,6 +83,18 @@ def main() -> dict[str, pulumi.Output]:
             ),
         )
         outputs["lensesUrl"] = lenses.url
+        processors = SqlProcessors(
+            "processors",
+            SqlProcessorsArgs(
+                hq_url=lenses.url,
+                environment=settings.stack,
+                username=lenses.admin_username,
+                password=lenses.admin_password,
+                # The agent must be up, and the topics it reads and writes must exist.
+                after=(lenses, topics),
+            ),
+        )
+        outputs["sqlProcessors"] = processors.processor_ids
         if settings.lenses.mode is Mode.CONTAINER:
             # An external HQ manages its own administrators.
             outputs["lensesAdminUsername"] = lenses.admin_username

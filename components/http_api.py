@@ -36,6 +36,8 @@ class Response:
     status: int
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    set_cookies: tuple[str, ...] = ()
+    """Every Set-Cookie header (`headers` keeps only one per name)."""
 
 
 @dataclass
@@ -95,7 +97,8 @@ class JsonApi:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
-                return Response(reply.status, _decode(reply.read()), dict(reply.headers))
+                return Response(reply.status, _decode(reply.read()), dict(reply.headers),
+                                tuple(reply.headers.get_all("Set-Cookie") or ()))
         except urllib.error.HTTPError as error:
             return Response(error.code, _decode(error.read()), dict(error.headers or {}))
         except TimeoutError:

@@ -269,6 +269,8 @@ def _generated(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
                 serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
             ).decode() + "\n",
         }
+    if typ == "pulumi-python:dynamic/lenses:Processor":
+        return {"processor_id": secrets.token_hex(8)}  # what HQ answers a create with
     if typ == "docker:index/remoteImage:RemoteImage":
         digest = hashlib.sha256(unwrap(inputs["name"]).encode()).hexdigest()
         return {"imageId": f"sha256:{digest}", "repoDigest": f"{inputs['name']}@sha256:{digest}"}

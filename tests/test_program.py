@@ -49,6 +49,9 @@ DATABASES = {
     *((PG_GRANT, f"databases-{a}-revoke-public") for a in APPS),
 }
 LENSES = {
+    ("healthpipe:lenses:SqlProcessors", "processors"),
+    *(("pulumi-python:dynamic/lenses:Processor", f"processors-{s}")
+      for s in ("blood_pressure", "heart_rate", "oxygen_saturation", "temperature")),
     ("healthpipe:lenses:Lenses", "lenses"),
     (PASSWORD, "lenses-admin-password"),
     *_service("lenses", "lenses-hq"),
@@ -244,7 +247,7 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
         "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
         "snowflakeDatabase", "snowflakeSchema", "snowflakeRole", "snowflakeWarehouse",
-        "snowflakePrivateKey", "connectors",
+        "snowflakePrivateKey", "connectors", "sqlProcessors",
     }
     # The snowflake SDK marks every login name secret itself.
     secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey"))}

@@ -1,0 +1,138 @@
+"""A client for the Lenses 6 HQ HTTP API: a session login, and the SQL processors of one
+environment, reached through HQ's proxy to that environment's agent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import quote
+
+from components.http_api import ApiError, JsonApi, mask
+
+__all__ = ["SESSION_COOKIE", "LensesClient"]
+
+SESSION_COOKIE = "session_id"
+"""The cookie HQ sets on login; any other cookie it sets is sent back as well."""
+
+IN_PROC = {"mode": "IN_PROC"}
+"""Processors run inside the agent: the stack provisions no Kubernetes or Connect targets."""
+
+
+class LensesClient:
+    """One logged-in session with HQ. Sessions are short-lived on purpose: the provider opens one
+    per operation, so nothing outlives a single create, read or delete."""
+
+    def __init__(self, api: JsonApi) -> None:
+        self.api = api
+
+    @classmethod
+    def connect(
+        cls, hq_url: str, username: str, password: str, **api_options: Any
+    ) -> LensesClient:
+        """A client logged in to `hq_url`; `api_options` go to `JsonApi` (timeout, retries)."""
+        client = cls(JsonApi(hq_url.rstrip("/"), **api_options))
+        client.login(username, password)
+        return client
+
+    def login(self, username: str, password: str) -> None:
+        """Log in and keep the session cookie. The password is masked from here on, so no error
+        from this client (including a server that echoes the request) can show it."""
+        self.api.secrets = (*self.api.secrets, password)
+        try:
+            response = self.api.request(
+                "POST", "/api/v1/login", {"username": username, "password": password},
+                ok=(200, 204),
+            )
+        except ApiError as error:
+            if error.status not in (401, 403):
+                raise
+            raise ApiError(
+                mask(
+                    f"Lenses HQ at {self.api.base_url} refused the login of user {username!r} "
+                    f"(HTTP {error.status}): check the username and password. {error}",
+                    self.api.secrets,
+                ),
+                error.status,
+            ) from None
+        assert response is not None  # missing_ok is off, so a 404 raised
+        cookie = _session_cookie(response.set_cookies)
+        if not cookie:
+            raise ApiError(
+                f"Lenses HQ at {self.api.base_url} accepted the login of user {username!r} but "
+                "set no session cookie; is this a Lenses 6 HQ URL?",
+                response.status,
+            )
+        self.api.headers["Cookie"] = cookie
+
+    def list_processors(self, env: str) -> list[dict[str, Any]]:
+        path = _streams(env)
+        response = self.api.request("GET", path)
+        body = response.body if response else None
+        items = body.get("processors") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ApiError(f"GET {self.api.base_url}{path}: expected a JSON object with a "
+                           f"'processors' list, got {type(body).__name__}")
+        return items
+
+    def find(self, env: str, name: str) -> dict[str, Any] | None:
+        """The processor called `name`: names are unique within an environment."""
+        return next((p for p in self.list_processors(env) if p.get("name") == name), None)
+
+    def get(self, env: str, processor_id: str) -> dict[str, Any] | None:
+        """The processor, or None when it no longer exists."""
+        response = self.api.request(
+            "GET", f"{_streams(env)}/{quote(processor_id, safe='')}", missing_ok=True
+        )
+        return response.body if response and isinstance(response.body, dict) else None
+
+    def create(self, env: str, name: str, sql: str, description: str) -> str:
+        """Create and start the processor; its id. HQ answers 409 when the name is taken, which
+        retries cannot fix, so the final error says what to do about it."""
+        body = {"name": name, "sql": sql, "description": description, "deployment": IN_PROC}
+        try:
+            response = self.api.request("POST", _streams(env), body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            raise ApiError(
+                f"{error}. A processor named {name!r} may already exist in environment "
+                f"{env!r} (created outside Pulumi, or by an interrupted run): delete it in "
+                "Lenses and run again.",
+                error.status,
+            ) from None
+        created = response.body if response else None
+        if isinstance(created, dict) and created.get("id") is not None:
+            return str(created["id"])
+        # Some HQ versions answer without the id; the unique name finds it.
+        found = self.find(env, name)
+        if found is None or found.get("id") is None:
+            raise ApiError(f"Lenses accepted processor {name!r} in environment {env!r} but "
+                           "does not list it")
+        return str(found["id"])
+
+    def delete(self, env: str, processor_id: str) -> None:
+        """Stop and remove the processor; one that is already gone counts as deleted."""
+        self.api.request(
+            "DELETE", f"{_streams(env, 'v1')}/{quote(processor_id, safe='')}", missing_ok=True
+        )
+
+
+def _streams(env: str, version: str = "v2") -> str:
+    """The agent's processor endpoint, through HQ's per-environment proxy. Deletes are still
+    served by the v1 endpoint in Lenses 6."""
+    return f"/api/v1/environments/{quote(env, safe='')}/proxy/api/{version}/streams"
+
+
+def _session_cookie(set_cookies: Sequence[str]) -> str:
+    """The `Cookie` header value to send back: the session cookie if named as expected,
+    otherwise every cookie set (the name has changed between Lenses releases before)."""
+    cookies: SimpleCookie = SimpleCookie()
+    for raw in set_cookies:
+        try:
+            cookies.load(raw)
+        except CookieError:
+            continue  # an unparsable cookie is not ours; the session one is checked below
+    if SESSION_COOKIE in cookies:
+        return f"{SESSION_COOKIE}={cookies[SESSION_COOKIE].value}"
+    return "; ".join(f"{key}={morsel.value}" for key, morsel in cookies.items())

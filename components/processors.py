@@ -1,0 +1,218 @@
+"""Lenses SQL processors as Pulumi resources: a dynamic provider over the Lenses 6 HQ API, and a
+component that declares one processor per derived stream from the SQL files in sql/processors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi import Input
+from pulumi.dynamic import (
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from components.lenses_api import LensesClient
+from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, DerivedStream
+
+__all__ = [
+    "SQL_DIR",
+    "Processor",
+    "ProcessorArgs",
+    "ProcessorProvider",
+    "SqlProcessors",
+    "SqlProcessorsArgs",
+    "read_sql",
+]
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "processors"
+
+INPUTS = ("hq_url", "environment", "username", "password", "name", "sql", "description")
+REPLACED_BY = ("hq_url", "environment", "name", "sql", "description")
+"""Lenses has no update for a processor, so any change to what it is or where it runs means a
+new one. Credentials are not among these: they only say how Pulumi logs in."""
+
+
+def read_sql(sql_dir: Path, stream: DerivedStream) -> str:
+    """The processor SQL for `stream`, read at program time so a missing file stops the preview
+    instead of a half-applied update."""
+    path = sql_dir / f"{stream.name}.sql"
+    if not path.is_file():
+        raise ValueError(
+            f"stream {stream.name!r} has no SQL processor file: {path} does not exist "
+            f"(every stream in DERIVED_STREAMS needs <sql_dir>/<name>.sql)"
+        )
+    sql = path.read_text(encoding="utf-8").strip()
+    if not sql:
+        raise ValueError(f"stream {stream.name!r}: SQL processor file {path} is empty")
+    return sql
+
+
+class ProcessorProvider(ResourceProvider):
+    """CRUD for one Lenses SQL processor. It holds no credentials and no client: Pulumi pickles
+    the provider into the state, so it carries only plain numbers and logs in afresh with the
+    resource's own (secret) inputs on every call. The class is pickled by reference, so the
+    provider process imports this module from the project directory."""
+
+    def __init__(
+        self, timeout: float = 30.0, retries_on_conflict: int = 6, backoff: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.retries_on_conflict = retries_on_conflict
+        self.backoff = backoff
+
+    def _client(self, props: dict[str, Any]) -> LensesClient:
+        return LensesClient.connect(
+            props["hq_url"], props["username"], props["password"], timeout=self.timeout,
+            retries_on_conflict=self.retries_on_conflict, backoff=self.backoff,
+        )
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        client = self._client(props)
+        processor_id = client.create(
+            props["environment"], props["name"], props["sql"], props.get("description") or ""
+        )
+        return CreateResult(processor_id, {**_inputs(props), "processor_id": processor_id})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """The live name and SQL, so a refresh shows an out-of-band edit as drift and the next
+        update replaces the processor with the declared one."""
+        live = self._client(props).get(props["environment"], id_)
+        if live is None:
+            return ReadResult(None, {})
+        outs = {
+            **_inputs(props),
+            **{k: live[k] for k in ("name", "sql", "description") if live.get(k) is not None},
+            "processor_id": id_,
+        }
+        return ReadResult(id_, outs, _inputs(outs))
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        """Delete before replace, because two processors cannot share a name in Lenses."""
+        replaces = [key for key in REPLACED_BY if _norm(olds.get(key)) != _norm(news.get(key))]
+        credentials = [k for k in INPUTS if k not in REPLACED_BY and olds.get(k) != news.get(k)]
+        return DiffResult(
+            changes=bool(replaces or credentials), replaces=replaces, delete_before_replace=True
+        )
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only credentials reach here (see REPLACED_BY): record them for the next login."""
+        return UpdateResult({**_inputs(news), "processor_id": id_})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self._client(props).delete(props["environment"], id_)
+
+
+def _inputs(props: dict[str, Any]) -> dict[str, Any]:
+    """The declared properties without the engine's own (`__provider`)."""
+    return {key: props.get(key) for key in INPUTS}
+
+
+def _norm(value: Any) -> Any:
+    """Surrounding whitespace is not a change: HQ may trim the SQL it stores."""
+    return value.strip() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class ProcessorArgs:
+    hq_url: Input[str]
+    """HQ's HTTP URL, as seen from the machine running Pulumi."""
+    environment: Input[str]
+    """The Lenses environment (agent) that runs the processor."""
+    username: Input[str]
+    password: Input[str]
+    name: Input[str]
+    """Name in Lenses; unique per environment."""
+    sql: Input[str]
+    description: Input[str] = ""
+
+
+class Processor(pulumi.dynamic.Resource, module="lenses", name="Processor"):
+    """One Lenses SQL processor (IN_PROC: it runs inside the agent)."""
+
+    processor_id: pulumi.Output[str]
+    """Lenses' id of the processor."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: ProcessorArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        provider: ProcessorProvider | None = None,
+    ) -> None:
+        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
+        # Secret in the inputs recorded in the state too, not only in the outputs.
+        props["password"] = pulumi.Output.secret(args.password)
+        props["processor_id"] = None
+        super().__init__(
+            provider or ProcessorProvider(),
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=["password"])
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class SqlProcessorsArgs:
+    hq_url: Input[str]
+    """HQ's HTTP URL, as seen from the machine running Pulumi."""
+    environment: str
+    """The Lenses environment whose agent runs the processors."""
+    username: Input[str]
+    password: Input[str]
+    """Secret; HQ login of a user allowed to manage processors in `environment`."""
+    streams: tuple[DerivedStream, ...] = DERIVED_STREAMS
+    sql_dir: Path = SQL_DIR
+    """Where `<stream name>.sql` files live."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What every processor waits for (the agent, the topics); a component's own depends_on
+    does not reach its children."""
+
+    def __post_init__(self) -> None:
+        if not self.environment:
+            raise ValueError("SqlProcessorsArgs.environment must name a Lenses environment")
+        if not self.streams:
+            raise ValueError("SqlProcessorsArgs.streams must list at least one stream")
+
+
+class SqlProcessors(pulumi.ComponentResource):
+    """The Lenses SQL processors that split `device_data` into one topic per vital sign."""
+
+    processor_ids: pulumi.Output[dict[str, str]]
+    """Lenses processor id per stream name."""
+
+    def __init__(
+        self, name: str, args: SqlProcessorsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        # Every file is read before anything is registered: a missing one registers nothing.
+        sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
+        super().__init__("healthpipe:lenses:SqlProcessors", name, None, opts)
+        processors = {
+            stream.name: Processor(
+                f"{name}-{stream.name}",
+                ProcessorArgs(
+                    hq_url=args.hq_url,
+                    environment=args.environment,
+                    username=args.username,
+                    password=args.password,
+                    name=stream.name,
+                    sql=sqls[stream.name],
+                    description=f"{stream.name} readings from {DEVICE_TOPIC} into "
+                    f"{stream.topic} (managed by Pulumi)",
+                ),
+                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            )
+            for stream in args.streams
+        }
+        self.processor_ids = pulumi.Output.all(
+            **{key: processor.processor_id for key, processor in processors.items()}
+        )
+        self.register_outputs({"processor_ids": self.processor_ids})
