@@ -1,0 +1,1 @@
+"""Simulated IoT health devices publishing JSON vitals over MQTT (`python -m simulator`)."""

@@ -1,0 +1,138 @@
+"""Command line: simulated devices publishing vitals to the stack's MQTT broker.
+
+    python -m simulator --devices 10 --rate 20 --duration 60 --stack dev
+    python -m simulator --host localhost --port 1883 --username device --password ... --count 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from simulator.publisher import Broker, ConnectError, Publisher, PublishStats
+from simulator.vitals import make_devices
+
+TOPIC = "health/device_data"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m simulator",
+        description="Simulated health devices publishing JSON vitals over MQTT.",
+    )
+    where = p.add_argument_group("broker (flags win over the stack outputs)")
+    where.add_argument("--stack", help="read the broker URL and device credentials from "
+                       "`pulumi stack output --show-secrets` of this stack")
+    where.add_argument("--outputs", metavar="FILE",
+                       help="read them from a file holding that command's JSON instead")
+    where.add_argument("--host", help="broker host (default: from the stack, else localhost)")
+    where.add_argument("--port", type=int, help="broker port (default: from the stack, else 1883)")
+    where.add_argument("--username", help="device user")
+    where.add_argument("--password", help="device password (or env MQTT_PASSWORD)")
+    where.add_argument("--topic", default=TOPIC, help=f"default: {TOPIC}")
+    load = p.add_argument_group("load")
+    load.add_argument("--devices", type=int, default=5, help="simulated devices (default 5)")
+    load.add_argument("--rate", type=float, default=10.0,
+                      help="messages per second over all devices; 0 = as fast as possible")
+    stop = load.add_mutually_exclusive_group()
+    stop.add_argument("--count", type=int, help="stop after this many messages")
+    stop.add_argument("--duration", type=float, help="stop after this many seconds")
+    load.add_argument("--qos", type=int, choices=(0, 1, 2), default=1, help="default 1")
+    data = p.add_argument_group("data")
+    data.add_argument("--seed", type=int, default=1, help="same seed, same devices and readings")
+    data.add_argument("--anomaly-rate", type=float, default=0.01,
+                      help="share of readings with an anomaly (default 0.01)")
+    data.add_argument("--jitter", type=float, default=0.0, metavar="DEGREES",
+                      help="random location jitter around each device's home")
+    args = p.parse_args(argv)
+    if args.count is None and args.duration is None:
+        args.count = 100
+    if args.devices < 1 or args.rate < 0 or not 0 <= args.anomaly_rate <= 1:
+        p.error("--devices must be >= 1, --rate >= 0 and --anomaly-rate within 0..1")
+    if args.duration is not None and not args.rate:
+        p.error("--duration needs a --rate above 0")
+    return args
+
+
+def stack_outputs(args: argparse.Namespace) -> dict:
+    if args.outputs:
+        with open(args.outputs, encoding="utf-8") as f:
+            return json.load(f)
+    if args.stack:
+        command = ["pulumi", "stack", "output", "--json", "--show-secrets", "--stack",
+                   args.stack]
+        try:
+            done = subprocess.run(  # noqa: S603 - the pulumi CLI, arguments from our flags
+                command, capture_output=True, text=True, check=False
+            )
+        except FileNotFoundError:
+            raise SystemExit("error: --stack needs the Pulumi CLI; use --outputs or "
+                             "--host/--username/--password instead") from None
+        if done.returncode:
+            raise SystemExit(f"error: {' '.join(command)} failed: {done.stderr.strip()}")
+        return json.loads(done.stdout)
+    return {}
+
+
+def broker_from(args: argparse.Namespace) -> Broker:
+    outputs = stack_outputs(args)
+    host, port = "localhost", 1883
+    url = outputs.get("mqttUrl", "")
+    if url:
+        address = url.split("://", 1)[-1]
+        host, _, port_text = address.rpartition(":")
+        port = int(port_text)
+    return Broker(
+        host=args.host or host,
+        port=args.port or port,
+        username=args.username or outputs.get("mqttDeviceUsername"),
+        password=args.password or os.environ.get("MQTT_PASSWORD")
+        or outputs.get("mqttDevicePassword"),
+        client_id=f"simulator-{os.getpid()}",
+    )
+
+
+def messages(args: argparse.Namespace) -> Iterator[dict]:
+    devices = make_devices(args.devices, args.seed, args.anomaly_rate, args.jitter)
+    stream = (device.reading() for device in itertools.cycle(devices))
+    total = args.count if args.count is not None else int(args.duration * args.rate)
+    return itertools.islice(stream, total)
+
+
+def show_progress(stats: PublishStats) -> None:
+    print(f"\rsent {stats.sent}  acknowledged {stats.acknowledged}  failed {stats.failed}  "
+          f"{stats.rate:.0f} msg/s", end="", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    broker = broker_from(args)
+    publisher = Publisher(broker, qos=args.qos)
+    try:
+        publisher.connect()
+    except ConnectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    started = time.strftime("%H:%M:%S")
+    print(f"{started} publishing to {broker.host}:{broker.port} {args.topic} as "
+          f"{broker.username or 'anonymous'} with QoS {args.qos}", file=sys.stderr)
+    try:
+        stats = publisher.run(args.topic, messages(args), args.rate, show_progress)
+    except KeyboardInterrupt:
+        stats = publisher.stats
+    finally:
+        publisher.close()
+    print(file=sys.stderr)
+    print(f"sent {stats.sent}, acknowledged {stats.acknowledged}, failed {stats.failed}, "
+          f"{stats.rate:.1f} msg/s over {stats.seconds:.1f} s")
+    return 0 if stats.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

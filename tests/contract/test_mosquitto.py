@@ -1,0 +1,194 @@
+"""A real Mosquitto with the password file and ACL the program renders for dev and prod."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from components.render.mosquitto import MosquittoLayout, render_conf
+from tests.contract.servers import Mosquitto, free_port
+from tests.harness import ROOT, ProgramRun, unwrap
+
+CONFIG = "/mosquitto/config"
+TOPIC = "health/device_data"
+
+
+@pytest.fixture
+def mqtt_server(run: ProgramRun):
+    # Not pytest's tmp_path: its parents are private to root, and the broker runs as its own
+    # user, as in the image.
+    root = Path(tempfile.mkdtemp(prefix="health-pipeline-mosquitto-"))
+    server = Mosquitto(
+        root,
+        password_file=unwrap(run.upload("mosquitto", f"{CONFIG}/passwd")["content"]),
+        acl=unwrap(run.upload("mosquitto", f"{CONFIG}/acl")["content"]),
+    ).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root)
+
+
+def _credentials(run: ProgramRun, who: str) -> tuple[str, str]:
+    return run.outputs[f"mqtt{who}Username"][0], run.outputs[f"mqtt{who}Password"][0]
+
+
+class Client:
+    """A paho client that records what happens to it, for assertions."""
+
+    def __init__(self, port: int, user: str | None, password: str | None,
+                 client_id: str = "", clean: bool = True) -> None:
+        self.connected = threading.Event()
+        self.reason = None
+        self.received: list[bytes] = []
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
+                             clean_session=clean, protocol=mqtt.MQTTv311)
+        if user:
+            self.c.username_pw_set(user, password)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = lambda client, userdata, message: self.received.append(
+            message.payload)
+        self.port = port
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.reason = reason_code
+        self.connected.set()
+
+    def connect(self) -> bool:
+        self.c.connect("127.0.0.1", self.port)
+        self.c.loop_start()
+        assert self.connected.wait(5), "no CONNACK"
+        return not self.reason.is_failure
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_the_program_conf_is_the_renderer_with_the_container_layout(run: ProgramRun) -> None:
+    """The servers here use the same renderer with local paths; nothing else differs."""
+    conf = unwrap(run.upload("mosquitto", f"{CONFIG}/mosquitto.conf")["content"])
+    assert conf == render_conf(MosquittoLayout())
+
+
+def test_device_password_connects_and_publishes_with_qos1(run, mqtt_server) -> None:
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    info = device.c.publish(TOPIC, b"{}", qos=1)
+    info.wait_for_publish(5)
+    assert info.is_published()
+    device.close()
+
+
+@pytest.mark.parametrize("who", ["wrong password", "anonymous", "unknown user"])
+def test_anyone_else_is_refused(run, mqtt_server, who) -> None:
+    user, password = _credentials(run, "Device")
+    credentials = {"wrong password": (user, password + "x"), "anonymous": (None, None),
+                   "unknown user": ("intruder", password)}[who]
+    client = Client(mqtt_server.port, *credentials)
+    assert not client.connect()
+    assert "authori" in str(client.reason).lower()
+    client.close()
+
+
+def test_connector_reads_what_devices_publish(run, mqtt_server) -> None:
+    connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
+    assert connector.connect()
+    connector.c.subscribe("health/#", qos=1)
+    time.sleep(0.3)
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    device.c.publish(TOPIC, b'{"deviceId":"d1"}', qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: connector.received == [b'{"deviceId":"d1"}'])
+    device.close()
+    connector.close()
+
+
+def test_device_cannot_subscribe_and_connector_cannot_publish(run, mqtt_server) -> None:
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
+    listener = Client(mqtt_server.port, *_credentials(run, "Connector"))
+    for c in (device, connector, listener):
+        assert c.connect()
+    device.c.subscribe("health/#", qos=1)
+    listener.c.subscribe("health/#", qos=1)
+    time.sleep(0.3)
+    connector.c.publish(TOPIC, b"from-connector", qos=1).wait_for_publish(5)
+    device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: listener.received == [b"from-device"])
+    time.sleep(0.3)
+    assert listener.received == [b"from-device"], "the connector's publish went through"
+    assert device.received == [], "the device read a topic it may only write"
+    for c in (device, connector, listener):
+        c.close()
+
+
+def test_qos1_messages_for_an_offline_session_survive_a_broker_restart(run, mqtt_server):
+    user, password = _credentials(run, "Connector")
+    subscriber = Client(mqtt_server.port, user, password, client_id="durable", clean=False)
+    assert subscriber.connect()
+    subscriber.c.subscribe("health/#", qos=1)
+    time.sleep(0.3)
+    subscriber.close()
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    sent = [f'{{"n":{i}}}'.encode() for i in range(20)]
+    for payload in sent:
+        device.c.publish(TOPIC, payload, qos=1).wait_for_publish(5)
+    device.close()
+    mqtt_server.restart()
+    again = Client(mqtt_server.port, user, password, client_id="durable", clean=False)
+    assert again.connect()
+    assert _wait_for(lambda: len(again.received) >= len(sent)), mqtt_server.log[-2000:]
+    assert again.received == sent
+    again.close()
+
+
+def _simulate(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_simulator_delivers_every_message_with_qos1(run, mqtt_server) -> None:
+    user, password = _credentials(run, "Device")
+    done = _simulate("--port", str(mqtt_server.port), "--username", user, "--password",
+                     password, "--count", "200", "--rate", "0", "--devices", "7")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sent 200, acknowledged 200, failed 0,"), done.stdout
+
+
+def test_simulator_bad_credentials_are_one_clear_error(run, mqtt_server) -> None:
+    done = _simulate("--port", str(mqtt_server.port), "--username", "device",
+                     "--password", "wrong", "--count", "1")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: the broker refused the connection: Not authorized at "
+        f"localhost:{mqtt_server.port} (check the username and password)"
+    ]
+
+
+def test_simulator_without_a_broker_is_one_clear_error() -> None:
+    port = free_port()
+    done = _simulate("--port", str(port), "--count", "1")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"error: cannot reach the MQTT broker at localhost:{port}: Connection refused"
+    )

@@ -1,0 +1,89 @@
+"""The device simulator's data and command line, without a broker."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import pytest
+
+from simulator.__main__ import parse_args
+from simulator.vitals import ANOMALIES, NORMAL_RANGES, make_devices
+from tests.harness import ROOT
+
+FIELDS = {"deviceId", "timestamp", "heartRate", "systolic", "diastolic", "oxygenSaturation",
+          "bodyTemperature", "latitude", "longitude"}
+
+
+def _readings(count: int, **options) -> list[dict]:
+    devices = make_devices(5, seed=7, **options)
+    return [devices[i % 5].reading(now=1_700_000_000 + i) for i in range(count)]
+
+
+def test_messages_follow_the_seed_schema() -> None:
+    (reading,) = _readings(1)
+    assert set(reading) == FIELDS
+    assert isinstance(reading["deviceId"], str) and isinstance(reading["timestamp"], int)
+    for name in ("heartRate", "systolic", "diastolic", "oxygenSaturation"):
+        assert isinstance(reading[name], int), name
+    assert isinstance(reading["bodyTemperature"], float)
+
+
+def test_without_anomalies_every_reading_is_plausible() -> None:
+    for reading in _readings(2000):
+        for name, (low, high) in NORMAL_RANGES.items():
+            assert low - 0.5 <= reading[name] <= high + 0.5, (name, reading[name])
+        assert reading["diastolic"] < reading["systolic"]
+
+
+def test_the_same_seed_gives_the_same_readings() -> None:
+    assert _readings(50, anomaly_rate=0.1, jitter_degrees=0.01) == _readings(
+        50, anomaly_rate=0.1, jitter_degrees=0.01)
+    other = make_devices(5, seed=8)[0].reading(now=1_700_000_000)
+    assert other != _readings(1)[0]
+
+
+def test_vitals_drift_slowly_per_device() -> None:
+    device = make_devices(1, seed=3)[0]
+    rates = [device.reading(now=0)["heartRate"] for _ in range(200)]
+    steps = [abs(a - b) for a, b in itertools.pairwise(rates)]
+    assert max(steps) <= 8 and len(set(rates)) > 5
+
+
+def test_anomalies_appear_at_about_the_set_rate() -> None:
+    devices = make_devices(10, seed=11, anomaly_rate=0.05)
+    readings = [devices[i % 10].reading(now=0) for i in range(4000)]
+    share = sum(d.anomalies for d in devices) / len(readings)
+    assert 0.04 <= share <= 0.06
+    out_of_range = [r for r in readings if r["heartRate"] > 120 or r["oxygenSaturation"] < 90
+                    or r["bodyTemperature"] > 100.5 or r["systolic"] > 160 or
+                    r["heartRate"] < 48]
+    assert len(out_of_range) == pytest.approx(share * len(readings), rel=0.15)
+    assert set(ANOMALIES) == {"tachycardia", "bradycardia", "hypertension", "hypoxemia",
+                              "fever"}
+
+
+def test_location_jitter_stays_near_home() -> None:
+    still = _readings(20)
+    moving = _readings(20, jitter_degrees=0.01)
+    assert len({(r["latitude"], r["longitude"]) for r in still}) == 5
+    assert len({(r["latitude"], r["longitude"]) for r in moving}) == 20
+    for a, b in zip(still, moving, strict=True):
+        assert abs(a["latitude"] - b["latitude"]) <= 0.01
+
+
+@pytest.mark.parametrize("argv", [["--devices", "0"], ["--anomaly-rate", "2"],
+                                  ["--duration", "5", "--rate", "0"]])
+def test_bad_options_are_refused(argv) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(argv)
+    assert exit_.value.code == 2
+
+
+def test_help_describes_the_options() -> None:
+    done = subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, check=True)
+    for option in ("--stack", "--outputs", "--rate", "--count", "--duration", "--qos",
+                   "--seed", "--anomaly-rate", "--jitter"):
+        assert option in done.stdout
