@@ -31,11 +31,18 @@ ensure_venv() {
 }
 
 # Install missing command-line tools from Debian's packages (as root), or say what to install.
-# Arguments: command:package pairs, e.g. openssl:openssl mvn:maven.
+# Arguments: command:package pairs, e.g. openssl:openssl mvn:maven; a command may be a path
+# glob for tools off the PATH (/usr/lib/postgresql/*/bin/initdb:postgresql).
 ensure_tools() {
-  local pair missing=() packages=()
+  local pair tool missing=() packages=()
   for pair in "$@"; do
-    command -v "${pair%%:*}" >/dev/null || { missing+=("${pair%%:*}"); packages+=("${pair#*:}"); }
+    tool="${pair%%:*}"
+    if [[ $tool == /* ]]; then
+      compgen -G "$tool" >/dev/null && continue
+    else
+      command -v "$tool" >/dev/null && continue
+    fi
+    missing+=("$tool"); packages+=("${pair#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then

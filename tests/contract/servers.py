@@ -102,3 +102,65 @@ class Mosquitto:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def _postgres_bin(name: str) -> str:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return binary(name, *(str(v) for v in versions))
+
+
+def _as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """PostgreSQL refuses to run as root; run its tools as the postgres user when we are."""
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+@dataclass
+class Postgres:
+    """A throwaway PostgreSQL cluster on a free loopback port, password authentication on
+    TCP as a managed server or the postgres image has it."""
+
+    root: Path
+    admin_password: str
+    port: int = field(default_factory=free_port)
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def log(self) -> str:
+        path = self.root / "postgres.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def start(self) -> Postgres:
+        initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+        self.root.mkdir(parents=True, exist_ok=True)
+        password_file = self.root / "pwfile"
+        password_file.write_text(self.admin_password + "\n")
+        if os.geteuid() == 0:
+            for path in (self.root, password_file):
+                shutil.chown(path, "postgres", "postgres")
+        done = _as_postgres([initdb, "-D", str(self.data), "-U", "postgres", "--auth=scram-sha-256",
+                             f"--pwfile={password_file}", "-E", "UTF8"])
+        if done.returncode:
+            raise RuntimeError(f"initdb failed: {done.stderr}")
+        done = _as_postgres([pg_ctl, "-D", str(self.data), "-l", str(self.root / "postgres.log"),
+                             "-w", "-o", f"-p {self.port} -k {self.root} "
+                             "-c listen_addresses=127.0.0.1", "start"])
+        if done.returncode:
+            raise RuntimeError(f"pg_ctl start failed: {done.stderr}\n{self.log}")
+        return self
+
+    def stop(self) -> None:
+        _as_postgres([_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def psql(self, user: str, password: str, database: str, sql: str,
+             variables: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        command = [_postgres_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", user,
+                   "-d", database, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A"]
+        for name, value in (variables or {}).items():
+            command += ["-v", f"{name}={value}"]
+        return subprocess.run(command, input=sql, capture_output=True, text=True, check=False,
+                              env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"})
