@@ -119,8 +119,9 @@ class Publisher:
                 self.stats.seconds = now - start
                 progress(self.stats)
                 next_progress = now + 1.0
-        self.stats.seconds = time.perf_counter() - start
         self._drain(timeout=30.0)
+        # Until the last acknowledgement: the rate the broker really took.
+        self.stats.seconds = time.perf_counter() - start
         return self.stats
 
     def _drain(self, timeout: float) -> None:
