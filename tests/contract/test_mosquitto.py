@@ -55,6 +55,9 @@ class Client:
         if user:
             self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
+        self.subscribed = threading.Event()
+        self.c.on_subscribe = lambda client, userdata, mid, reason_codes, properties: (
+            self.subscribed.set())
         self.c.on_message = lambda client, userdata, message: self.received.append(
             message.payload)
         self.port = port
@@ -68,6 +71,12 @@ class Client:
         self.c.loop_start()
         assert self.connected.wait(5), "no CONNACK"
         return not self.reason.is_failure
+
+    def subscribe(self, topic: str) -> None:
+        """Subscribe and wait for the SUBACK, so nothing published next can be missed."""
+        self.subscribed.clear()
+        self.c.subscribe(topic, qos=1)
+        assert self.subscribed.wait(5), "no SUBACK"
 
     def close(self) -> None:
         self.c.loop_stop()
@@ -112,8 +121,7 @@ def test_anyone_else_is_refused(run, mqtt_server, who) -> None:
 def test_connector_reads_what_devices_publish(run, mqtt_server) -> None:
     connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
     assert connector.connect()
-    connector.c.subscribe("health/#", qos=1)
-    time.sleep(0.3)
+    connector.subscribe("health/#")
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
     device.c.publish(TOPIC, b'{"deviceId":"d1"}', qos=1).wait_for_publish(5)
@@ -128,9 +136,8 @@ def test_device_cannot_subscribe_and_connector_cannot_publish(run, mqtt_server) 
     listener = Client(mqtt_server.port, *_credentials(run, "Connector"))
     for c in (device, connector, listener):
         assert c.connect()
-    device.c.subscribe("health/#", qos=1)
-    listener.c.subscribe("health/#", qos=1)
-    time.sleep(0.3)
+    device.subscribe("health/#")
+    listener.subscribe("health/#")
     connector.c.publish(TOPIC, b"from-connector", qos=1).wait_for_publish(5)
     device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
     assert _wait_for(lambda: listener.received == [b"from-device"])
@@ -145,8 +152,7 @@ def test_qos1_messages_for_an_offline_session_survive_a_broker_restart(run, mqtt
     user, password = _credentials(run, "Connector")
     subscriber = Client(mqtt_server.port, user, password, client_id="durable", clean=False)
     assert subscriber.connect()
-    subscriber.c.subscribe("health/#", qos=1)
-    time.sleep(0.3)
+    subscriber.subscribe("health/#")
     subscriber.close()
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
