@@ -1,0 +1,298 @@
+"""A real single-node Kafka (KRaft) and a Kafka Connect worker for the contract tests, run from
+the jars scripts/fetch-kafka puts in build/kafka/lib, on free loopback ports."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract.servers import binary, free_port
+from tests.harness import ROOT
+
+__all__ = ["KAFKA_LIB", "SNOWFLAKE_JAR", "ConnectWorker", "Kafka", "kafka_version",
+           "snowflake_jar"]
+
+KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
+SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
+
+SNOWFLAKE_SINK = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
+FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+
+_LOG4J = """\
+log4j.rootLogger={level}, stderr
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.Target=System.err
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.org.reflections=ERROR
+"""
+"""Kafka 3.9 logs through reload4j; without a config it prints nothing but a warning."""
+
+# Short-lived CLI JVMs: no JIT tiers beyond C1 and a small serial heap start in well under 1 s.
+_TOOL_JVM = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+
+
+def kafka_version() -> str:
+    """The Kafka version in build/kafka/lib, or a skip that says how to fetch it."""
+    jars = sorted(KAFKA_LIB.glob("kafka_2.13-*.jar"))
+    if not jars:
+        pytest.skip(f"no Kafka jars in {KAFKA_LIB.relative_to(ROOT)}; "
+                    "scripts/fetch-kafka fetches them with Maven")
+    return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
+
+
+def snowflake_jar() -> Path:
+    if not SNOWFLAKE_JAR.is_file():
+        pytest.skip(f"{SNOWFLAKE_JAR.relative_to(ROOT)} is missing; "
+                    "scripts/fetch-connectors fetches it with Maven")
+    return SNOWFLAKE_JAR
+
+
+@cache
+def main_class(*candidates: str) -> str:
+    """The first of `candidates` the jars hold: Kafka moves its CLI tools between releases
+    (TopicCommand is org.apache.kafka.tools in 3.9 and 4.x; kafka.admin before 3.6)."""
+    names: set[str] = set()
+    for jar in (*KAFKA_LIB.glob("kafka_2.13-*.jar"), *KAFKA_LIB.glob("kafka-tools-*.jar")):
+        with zipfile.ZipFile(jar) as z:
+            names.update(z.namelist())
+    for candidate in candidates:
+        if candidate.replace(".", "/") + ".class" in names:
+            return candidate
+    raise LookupError(f"none of {candidates} is in {KAFKA_LIB}")
+
+
+def topic_command() -> str:
+    return main_class("org.apache.kafka.tools.TopicCommand", "kafka.admin.TopicCommand")
+
+
+def config_command() -> str:
+    return main_class("org.apache.kafka.tools.ConfigCommand", "kafka.admin.ConfigCommand")
+
+
+def _cluster_id() -> str:
+    """What `StorageTool random-uuid` prints (a url-safe base64 UUID), without a JVM."""
+    while True:
+        value = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not value.startswith("-"):
+            return value
+
+
+def _properties(values: dict[str, object]) -> str:
+    return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _wait(ready: Callable[[], bool], process: subprocess.Popen, timeout: float, what: str,
+          log: Callable[[], str]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what}: the JVM exited with code {process.returncode}; "
+                               f"its log ends:\n{log()[-3000:]}")
+        if ready():
+            return
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} after {timeout:g} s; the log ends:\n{log()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@dataclass
+class Kafka:
+    """One broker that is also its own KRaft controller (static quorum), data in `root`."""
+
+    root: Path
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+    heap: str = "-Xmx512m"
+    process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        path = self.root / "broker.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def java(self, main: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """Run one of Kafka's command-line classes (what bin/kafka-*.sh run) from the jars."""
+        return subprocess.run(
+            [binary("java"), *_TOOL_JVM, f"-Dlog4j.configuration=file:{self.root}/tools.log4j",
+             "-cp", f"{KAFKA_LIB}/*", main, *args],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+
+    def topics(self, *args: str) -> subprocess.CompletedProcess:
+        return self.java(topic_command(), "--bootstrap-server", self.bootstrap, *args)
+
+    def configs(self, *args: str) -> subprocess.CompletedProcess:
+        return self.java(config_command(), "--bootstrap-server", self.bootstrap, *args)
+
+    def start(self, timeout: float = 60) -> Kafka:
+        kafka_version()
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "broker.log4j").write_text(_LOG4J.format(level="INFO"))
+        (self.root / "tools.log4j").write_text(_LOG4J.format(level="WARN"))
+        server = self.root / "server.properties"
+        server.write_text(_properties({
+            "process.roles": "broker,controller",
+            "node.id": 1,
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},"
+                         f"CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": self.root / "data",
+            "num.partitions": 1,
+            "num.network.threads": 2,
+            "num.io.threads": 2,
+            "offsets.topic.replication.factor": 1,
+            "offsets.topic.num.partitions": 1,
+            "transaction.state.log.replication.factor": 1,
+            "transaction.state.log.min.isr": 1,
+            "group.initial.rebalance.delay.ms": 0,
+        }))
+        formatted = self.java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                              "-c", str(server))
+        if formatted.returncode:
+            raise RuntimeError(f"StorageTool format failed: {formatted.stdout}{formatted.stderr}")
+        with (self.root / "broker.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary("java"), self.heap, f"-Dlog4j.configuration=file:{self.root}/broker.log4j",
+                 "-cp", f"{KAFKA_LIB}/*", "kafka.Kafka", str(server)],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            )
+        # Listening is not serving: metadata requests fail until the broker has caught up
+        # with its controller, so wait for a real admin call.
+        _wait(lambda: self.topics("--list").returncode == 0, self.process, timeout,
+              f"Kafka on {self.bootstrap} did not answer TopicCommand --list", lambda: self.log)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
+
+
+@dataclass
+class ConnectWorker:
+    """A distributed-mode Connect worker with `plugins` on its plugin.path (fast-data-dev has
+    the Snowflake jar on its plugin path the same way) and Kafka's own connect-file on its
+    classpath."""
+
+    root: Path
+    bootstrap: str
+    plugins: tuple[Path, ...]
+    expected_plugins: tuple[str, ...] = (SNOWFLAKE_SINK, FILE_SOURCE)
+    port: int = field(default_factory=free_port)
+    heap: str = "-Xmx768m"
+    jvm_options: tuple[str, ...] = ()
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> str:
+        path = self.root / "connect.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def get(self, path: str) -> tuple[int, Any]:
+        """Status and JSON body; (0, None) while nothing answers. Jetty answers 404 in HTML
+        until the worker has registered its REST resources."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as reply:  # noqa: S310
+                status, raw = reply.status, reply.read()
+        except urllib.error.HTTPError as error:
+            status, raw = error.code, error.read()
+        except OSError:
+            return 0, None
+        try:
+            return status, json.loads(raw or b"null")
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def _ready(self) -> bool:
+        status, plugins = self.get("/connector-plugins")
+        listed = {p["class"] for p in plugins} if status == 200 else set()
+        # /connector-plugins answers before the worker has joined its group; /connectors
+        # answers once it has read the config topic and can take writes.
+        return set(self.expected_plugins) <= listed and self.get("/connectors")[0] == 200
+
+    def start(self, timeout: float = 180) -> ConnectWorker:
+        kafka_version()
+        plugin_path = self.root / "plugins"
+        plugin_path.mkdir(parents=True, exist_ok=True)
+        for jar in self.plugins:
+            link = plugin_path / jar.name
+            if not link.exists():
+                link.symlink_to(jar)
+        (self.root / "connect.log4j").write_text(_LOG4J.format(level="INFO"))
+        worker = self.root / "worker.properties"
+        json_converter = "org.apache.kafka.connect.json.JsonConverter"
+        worker.write_text(_properties({
+            "bootstrap.servers": self.bootstrap,
+            "group.id": "health-pipeline-contract",
+            "key.converter": json_converter,
+            "value.converter": json_converter,
+            "key.converter.schemas.enable": "false",
+            "value.converter.schemas.enable": "false",
+            "config.storage.topic": "connect-configs",
+            "offset.storage.topic": "connect-offsets",
+            "status.storage.topic": "connect-status",
+            "config.storage.replication.factor": 1,
+            "offset.storage.replication.factor": 1,
+            "status.storage.replication.factor": 1,
+            "offset.storage.partitions": 1,
+            "status.storage.partitions": 1,
+            "offset.flush.interval.ms": 1000,
+            "listeners": self.url,
+            "rest.advertised.host.name": "127.0.0.1",
+            "rest.advertised.port": self.port,
+            "plugin.path": plugin_path,
+        }))
+        with (self.root / "connect.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [binary("java"), self.heap, *self.jvm_options,
+                 f"-Dlog4j.configuration=file:{self.root}/connect.log4j",
+                 "-cp", f"{KAFKA_LIB}/*", "org.apache.kafka.connect.cli.ConnectDistributed",
+                 str(worker)],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            )
+        scanned = ", ".join(f"{jar.name} ({jar.stat().st_size // 2**20} MB)"
+                            for jar in self.plugins)
+        _wait(self._ready, self.process, timeout,
+              f"Connect on {self.url} did not list {', '.join(self.expected_plugins)} and "
+              f"answer /connectors (on start it scans its plugin path, {scanned}: about 10 s "
+              "on a fast machine, up to a few minutes on a slow one)", lambda: self.log)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
