@@ -136,6 +136,7 @@ def main() -> dict[str, pulumi.Output]:
         StreamConnectorsArgs(
             connect_url=kafka.connect_url,
             client_id=f"{settings.name_prefix}-mqtt-source",
+            mqtt_source=settings.kafka.mqtt_source,
             mqtt_url=mqtt.url_for(connect_host),
             mqtt_username=mqtt.connector_username,
             mqtt_password=mqtt.connector_password,

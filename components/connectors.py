@@ -24,6 +24,7 @@ from components.render.connectors import (
     mqtt_source_config,
     snowflake_sink_config,
 )
+from components.settings import MqttSource
 from components.snowflake import SnowflakeIngest
 
 __all__ = [
@@ -148,6 +149,8 @@ class StreamConnectorsArgs:
     """Connect REST URL from the machine running Pulumi."""
     client_id: str
     """MQTT client id of the source; unique per broker, so per stack."""
+    mqtt_source: MqttSource
+    """Which MQTT source connector class the Connect cluster runs."""
     mqtt_url: str
     """The broker as Connect's workers reach it."""
     mqtt_username: pulumi.Input[str]
@@ -171,8 +174,8 @@ class StreamConnectors(pulumi.ComponentResource):
     ) -> None:
         super().__init__("healthpipe:connectors:StreamConnectors", name, None, opts)
         source_config = pulumi.Output.all(args.mqtt_username, args.mqtt_password).apply(
-            lambda v: mqtt_source_config(MQTT_SOURCE_NAME, args.mqtt_url, v[0], v[1],
-                                         args.client_id)
+            lambda v: mqtt_source_config(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
+                                         v[0], v[1], args.client_id)
         )
         connectors = [
             Connector(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
@@ -25,6 +25,7 @@ __all__ = [
     "MetabaseSettings",
     "Mode",
     "MqttSettings",
+    "MqttSource",
     "PostgresSettings",
     "Settings",
     "SettingsError",
@@ -34,6 +35,17 @@ __all__ = [
     "load_settings",
     "parse_duration_ms",
 ]
+
+
+class MqttSource(StrEnum):
+    """Which Kafka Connect MQTT source connector moves messages into device_data."""
+
+    STREAM_REACTOR = "stream-reactor"
+    """Lenses Stream Reactor (fast-data-dev ships it): JSON to Avro-ready structs, keyed by
+    deviceId."""
+    CAMEL = "camel"
+    """Apache Camel's MQTT 5 source (Apache-licensed, on Maven Central): the JSON text as the
+    value, no key."""
 
 
 class Mode(StrEnum):
@@ -135,6 +147,7 @@ class KafkaSettings:
     connect_port: int
     running_sample_data: bool
     run_tests: bool
+    mqtt_source: MqttSource
     broker_count: int
     bootstrap_servers: tuple[str, ...]
     """External mode: the cluster's bootstrap servers (`host:port`)."""
@@ -382,6 +395,9 @@ def _url_problem(url: str, schemes: Sequence[str]) -> str | None:
 # --- the reader -----------------------------------------------------------------------------
 
 
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
 class _Reader:
     """Reads typed values and records every problem instead of stopping at the first."""
 
@@ -445,9 +461,13 @@ class _Reader:
             self.fail(key, value, f"must be one of: {', '.join(allowed)}")
         return value
 
-    def mode(self, key: str, allowed: Sequence[Mode]) -> Mode:
+    def member(self, key: str, allowed: Sequence[_Choice]) -> _Choice:
+        """One of `allowed` (string enum members); the first after a reported problem."""
         value = self.choice(key, [m.value for m in allowed])
-        return Mode(value) if value in [m.value for m in allowed] else allowed[0]
+        return next((m for m in allowed if m.value == value), allowed[0])
+
+    def mode(self, key: str, allowed: Sequence[Mode]) -> Mode:
+        return self.member(key, allowed)
 
     def image(self, key: str) -> str:
         return self.text(key, _image_problem)
@@ -605,6 +625,7 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         connect_port=r.port("kafkaConnectPort"),
         running_sample_data=r.boolean("kafkaRunningSampleData"),
         run_tests=r.boolean("kafkaRunTests"),
+        mqtt_source=r.member("kafkaMqttSource", list(MqttSource)),
         broker_count=broker_count,
         bootstrap_servers=servers,
         security_protocol=protocol if external else "PLAINTEXT",

@@ -44,6 +44,32 @@ def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> 
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
 
 
+def test_camel_mqtt_source_copies_health_device_data_into_device_data(run) -> None:
+    """kafkaMqttSource=camel: the same broker, user, client id and topics, with Camel's class
+    and keys; the JSON text is the value, unchanged."""
+    camel = run_program(run.stack, {f"{PROJECT}:kafkaMqttSource": "camel"})
+    source = _connector(camel, "mqtt-source")
+    config = source.get("config")
+    assert source.secret("config")
+    reference = _connector(run, "mqtt-source").get("config")
+    assert config == {
+        "name": "health_mqtt_source",
+        "tasks.max": "1",
+        "connector.class":
+            "org.apache.camel.kafkaconnector.mqtt5source.CamelMqtt5sourceSourceConnector",
+        "topics": "device_data",
+        "camel.kamelet.mqtt5-source.brokerUrl": reference["connect.mqtt.hosts"],
+        "camel.kamelet.mqtt5-source.topic": "health/device_data",
+        "camel.kamelet.mqtt5-source.clientId": reference["connect.mqtt.client.id"],
+        "camel.kamelet.mqtt5-source.username": "kafka-connect",
+        "camel.kamelet.mqtt5-source.password": camel.outputs["mqttConnectorPassword"][0],
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",
+    }
+
+
 def test_snowflake_sink_loads_every_derived_topic_into_its_table(run: ProgramRun) -> None:
     config = _connector(run, "snowflake-sink").get("config")
     outputs = {k: v for k, (v, _) in run.outputs.items()}

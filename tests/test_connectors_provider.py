@@ -14,6 +14,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import ApiError
 from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
+from components.settings import MqttSource
 from tests.fake_connect import serve
 from tests.harness import ROOT
 
@@ -37,8 +38,9 @@ def provider(monkeypatch) -> ConnectorProvider:
 
 
 def _source(connect, password: str = PASSWORD, **changes) -> dict:
-    config = mqtt_source_config("health_mqtt_source", "tcp://mosquitto:1883", "kafka-connect",
-                                password, "hp-dev-mqtt-source")
+    config = mqtt_source_config(MqttSource.STREAM_REACTOR, "health_mqtt_source",
+                                "tcp://mosquitto:1883", "kafka-connect", password,
+                                "hp-dev-mqtt-source")
     return {"connect_url": connect.url, "name": "health_mqtt_source",
             "config": {**config, **changes}, "timeout_seconds": 2}
 

@@ -131,6 +131,8 @@ BAD_INPUTS = [
                  "cannot be read", id="brought-key-missing"),
     pytest.param("dev", {"snowflakeAccountName": "my account"}, "snowflakeAccountName",
                  "'my account'", "must be a Snowflake identifier", id="snowflake-account-name"),
+    pytest.param("dev", {"kafkaMqttSource": "paho"}, "kafkaMqttSource", "'paho'",
+                 "must be one of: stream-reactor, camel", id="mqtt-source-connector"),
     pytest.param("prod", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
                  "must be one of: container, external", id="unknown-mode-adds-no-other-error"),
 ]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPIC, DerivedStream
 
 __all__ = [
+    "CAMEL_MQTT_SOURCE_CLASS",
     "MQTT_SOURCE_CLASS",
     "SECRET_CONFIG_KEYS",
     "SNOWFLAKE_SINK_CLASS",
@@ -17,33 +19,53 @@ __all__ = [
 ]
 
 MQTT_SOURCE_CLASS = "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
+CAMEL_MQTT_SOURCE_CLASS = (
+    "org.apache.camel.kafkaconnector.mqtt5source.CamelMqtt5sourceSourceConnector"
+)
+CAMEL_MQTT = "camel.kamelet.mqtt5-source."
+"""Prefix of the Camel MQTT 5 source's own keys (its kamelet's properties)."""
 JSON_SOURCE_CONVERTER = "io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter"
 SNOWFLAKE_SINK_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 SNOWFLAKE_AVRO_CONVERTER = "com.snowflake.kafka.connector.records.SnowflakeAvroConverter"
 STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
 
-SECRET_CONFIG_KEYS = ("connect.mqtt.password", "snowflake.private.key",
-                      "snowflake.private.key.passphrase")
+SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password",
+                      "snowflake.private.key", "snowflake.private.key.passphrase")
 """Keys whose values are masked in every message the connectors provider writes."""
 
 
 def mqtt_source_config(
+    kind: MqttSource,
     name: str,
     mqtt_url: str,
     username: str,
     password: str,
     client_id: str,
 ) -> dict[str, str]:
-    """Stream Reactor's MQTT source: QoS 1, a persistent session (clean=false) so the broker
-    keeps messages while the connector restarts, JSON in and JSON out, keyed by deviceId."""
+    """The MQTT source that copies `health/device_data` into device_data, for either
+    implementation; both subscribe as the connector user with QoS 1."""
+    render = _camel_source if kind is MqttSource.CAMEL else _stream_reactor_source
+    return {
+        "name": name,
+        "tasks.max": "1",
+        **render(mqtt_url, username, password, client_id),
+        "key.converter": STRING_CONVERTER,
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",
+    }
+
+
+def _stream_reactor_source(
+    mqtt_url: str, username: str, password: str, client_id: str
+) -> dict[str, str]:
+    """Stream Reactor: a persistent session (clean=false) so the broker keeps messages while
+    the connector restarts; JSON parsed into a struct, written as JSON, keyed by deviceId."""
     kcql = (
         f"INSERT INTO {DEVICE_TOPIC} SELECT * FROM {MQTT_TOPIC} "
         f"WITHCONVERTER=`{JSON_SOURCE_CONVERTER}` WITHKEY(deviceId)"
     )
     return {
-        "name": name,
         "connector.class": MQTT_SOURCE_CLASS,
-        "tasks.max": "1",
         "connect.mqtt.hosts": mqtt_url,
         "connect.mqtt.username": username,
         "connect.mqtt.password": password,
@@ -51,11 +73,23 @@ def mqtt_source_config(
         "connect.mqtt.client.id": client_id,
         "connect.mqtt.clean": "false",
         "connect.mqtt.kcql": kcql,
-        "key.converter": STRING_CONVERTER,
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
-        "errors.log.enable": "true",
-        "errors.log.include.messages": "false",
+    }
+
+
+def _camel_source(mqtt_url: str, username: str, password: str, client_id: str) -> dict[str, str]:
+    """Camel's MQTT 5 source: each message's JSON text unchanged as the record value (the
+    processors parse it and key the derived topics by deviceId); no record key."""
+    return {
+        "connector.class": CAMEL_MQTT_SOURCE_CLASS,
+        "topics": DEVICE_TOPIC,
+        f"{CAMEL_MQTT}brokerUrl": mqtt_url,
+        f"{CAMEL_MQTT}topic": MQTT_TOPIC,
+        f"{CAMEL_MQTT}clientId": client_id,
+        f"{CAMEL_MQTT}username": username,
+        f"{CAMEL_MQTT}password": password,
+        "value.converter": STRING_CONVERTER,
     }
 
 
