@@ -7,21 +7,31 @@ import pulumi
 from components.connector_keys import ConnectorKeys, ConnectorKeysArgs
 from components.connectors import StreamConnectors, StreamConnectorsArgs
 from components.docker_host import ContainerDefaults, DockerEngine, DockerEngineArgs
-from components.kafka import KafkaCluster, KafkaClusterArgs, locate_snowflake_jar
+from components.kafka import (
+    KafkaCluster,
+    KafkaClusterArgs,
+    locate_mqtt_source_plugin,
+    locate_snowflake_jar,
+)
 from components.lenses import Lenses, LensesArgs
 from components.metabase import Metabase, MetabaseArgs
 from components.mqtt import MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
 from components.processors import SqlProcessors, SqlProcessorsArgs
-from components.render.connectors import SinkBuffer
-from components.settings import ContainerPlacement, Mode, load_settings
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SinkBuffer
+from components.settings import ContainerPlacement, Mode, MqttSource, load_settings
 from components.snowflake import SnowflakeIngest, SnowflakeIngestArgs
 from components.topics import Topics, TopicsArgs
 
 
 def main() -> dict[str, pulumi.Output]:
     settings = load_settings(pulumi.Config(), pulumi.get_stack())
-    jar = locate_snowflake_jar() if settings.kafka.mode is Mode.CONTAINER else None
+    container_kafka = settings.kafka.mode is Mode.CONTAINER
+    jar = locate_snowflake_jar() if container_kafka else None
+    own_source = settings.kafka.mqtt_source is MqttSource.HEALTH_PIPELINE
+    # This project's MQTT source goes onto fast-data-dev's plugin path; an external Connect
+    # cluster must have it (or the chosen implementation) installed.
+    extra_plugins = locate_mqtt_source_plugin() if container_kafka and own_source else ()
     defaults = ContainerDefaults(
         name_prefix=settings.name_prefix,
         publish_ip=settings.publish_ip,
@@ -41,7 +51,10 @@ def main() -> dict[str, pulumi.Output]:
     )
     kafka = KafkaCluster(
         "kafka",
-        KafkaClusterArgs(settings.kafka, engine(settings.kafka.placement), defaults, jar),
+        KafkaClusterArgs(
+            settings.kafka, engine(settings.kafka.placement), defaults, jar, extra_plugins,
+            expected_classes=(HEALTH_PIPELINE_MQTT_SOURCE_CLASS,) if own_source else (),
+        ),
     )
     topics = Topics(
         "topics", TopicsArgs(settings.topics, kafka.provider, protect=settings.protect)

@@ -27,6 +27,7 @@ __all__ = [
     "KafkaCluster",
     "KafkaClusterArgs",
     "KafkaEndpoints",
+    "locate_mqtt_source_plugin",
     "locate_snowflake_jar",
 ]
 
@@ -42,10 +43,18 @@ SCHEMA_REGISTRY_PORT = 8081
 CONNECT_PORT = 8083
 
 
+MQTT_SOURCE_PLUGIN = PROJECT_ROOT / "build" / "connectors" / "mqtt-source"
+"""Built by `scripts/build-mqtt-source` from connectors/mqtt-source: the connector's jar and
+the libraries it needs, one Connect plugin directory."""
+MQTT_SOURCE_PLUGIN_PATH = "/connectors/mqtt-source"
+
+
 @dataclass(frozen=True)
 class ConnectorJar:
     path: Path
     sha256: str
+    target: str = CONNECTOR_JAR_PATH
+    """Where it lands in the container, on Connect's plugin path."""
 
 
 def locate_snowflake_jar(path: Path = SNOWFLAKE_JAR) -> ConnectorJar:
@@ -55,11 +64,28 @@ def locate_snowflake_jar(path: Path = SNOWFLAKE_JAR) -> ConnectorJar:
             f"Snowflake connector jar not found at {path}. Fetch it (the version is pinned in "
             "scripts/maven/pom.xml) with: scripts/fetch-connectors"
         )
+    return ConnectorJar(path, _sha256(path))
+
+
+def locate_mqtt_source_plugin(directory: Path = MQTT_SOURCE_PLUGIN) -> tuple[ConnectorJar, ...]:
+    """The jars of this project's MQTT source plugin, each with its hash; a clear error if it
+    has not been built."""
+    jars = sorted(directory.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"kafkaMqttSource is health-pipeline, but {directory} holds no jars. Build the "
+            "connector (sources in connectors/mqtt-source) with: scripts/build-mqtt-source"
+        )
+    return tuple(ConnectorJar(jar, _sha256(jar), f"{MQTT_SOURCE_PLUGIN_PATH}/{jar.name}")
+                 for jar in jars)
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as jar:
         for block in iter(lambda: jar.read(1 << 20), b""):
             digest.update(block)
-    return ConnectorJar(path, digest.hexdigest())
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -80,6 +106,11 @@ class KafkaClusterArgs:
     defaults: ContainerDefaults
     snowflake_jar: ConnectorJar | None
     """Required in container mode."""
+    extra_plugins: tuple[ConnectorJar, ...] = ()
+    """More jars for Connect's plugin path in container mode (this project's MQTT source)."""
+    expected_classes: tuple[str, ...] = ()
+    """Connector classes Connect must list before the container counts as healthy, besides
+    the Snowflake sink."""
 
 
 def _flag(value: bool) -> str:
@@ -117,7 +148,8 @@ class KafkaCluster(pulumi.ComponentResource):
         else:
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
-            self._run(name, s, s.placement, args.engine, args.defaults, args.snowflake_jar)
+            self._run(name, s, s.placement, args.engine, args.defaults,
+                      (args.snowflake_jar, *args.extra_plugins), args.expected_classes)
         self.provider = self._kafka_provider(name, s)
         self.register_outputs(
             {
@@ -177,7 +209,8 @@ class KafkaCluster(pulumi.ComponentResource):
         placement: ContainerPlacement,
         engine: DockerEngine,
         defaults: ContainerDefaults,
-        jar: ConnectorJar,
+        jars: tuple[ConnectorJar, ...],
+        expected_classes: tuple[str, ...],
     ) -> None:
         alias = placement.alias
         address = placement.docker_host.address
@@ -199,11 +232,13 @@ class KafkaCluster(pulumi.ComponentResource):
             "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=DOCKERCOMPOSE:PLAINTEXT,CONTROLLER:PLAINTEXT,"
             "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         ]
-        probe = (
-            f"curl -fsS -o /dev/null http://127.0.0.1:{SCHEMA_REGISTRY_PORT}/subjects && "
-            f"curl -fsS http://127.0.0.1:{CONNECT_PORT}/connector-plugins "
-            "| grep -q SnowflakeSinkConnector"
-        )
+        # Healthy means every connector class the stack uses is loaded.
+        plugins = f"curl -fsS http://127.0.0.1:{CONNECT_PORT}/connector-plugins"
+        probe = " && ".join([
+            f"curl -fsS -o /dev/null http://127.0.0.1:{SCHEMA_REGISTRY_PORT}/subjects",
+            *(f"{plugins} | grep -q {cls}" for cls in ("SnowflakeSinkConnector",
+                                                       *expected_classes)),
+        ])
         self._container = run_container(
             self,
             name,
@@ -222,12 +257,13 @@ class KafkaCluster(pulumi.ComponentResource):
                 volumes={"kafka-data": "/data"},
                 uploads=[
                     docker.ContainerUploadArgs(
-                        file=CONNECTOR_JAR_PATH,
+                        file=jar.target,
                         # Relative, so state does not depend on where the checkout lives.
                         source=jar.path.relative_to(PROJECT_ROOT).as_posix(),
                         source_hash=jar.sha256,
                         permissions="0644",
                     )
+                    for jar in jars
                 ],
                 healthcheck=Healthcheck(
                     command=["CMD-SHELL", probe],

@@ -44,8 +44,11 @@ class MqttSource(StrEnum):
     """Lenses Stream Reactor (fast-data-dev ships it): JSON to Avro-ready structs, keyed by
     deviceId."""
     CAMEL = "camel"
-    """Apache Camel's MQTT 5 source (Apache-licensed, on Maven Central): the JSON text as the
-    value, no key."""
+    """Apache Camel's MQTT 5 source (Apache-licensed): the JSON text as the value, no key;
+    for a Connect cluster that has it installed."""
+    HEALTH_PIPELINE = "health-pipeline"
+    """This project's own source (connectors/mqtt-source, built with Maven): the JSON text as
+    the value keyed by deviceId, acknowledged to the broker only once Kafka has it."""
 
 
 class Mode(StrEnum):
@@ -612,6 +615,11 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         urls[key] = r.text(key, lambda v: _url_problem(v, ("http", "https")))
         if external and not urls[key]:
             r.fail(key, urls[key], "must be set when kafkaMode is external")
+    mqtt_source = r.member("kafkaMqttSource", list(MqttSource))
+    if mode is Mode.CONTAINER and mqtt_source is MqttSource.CAMEL:
+        r.fail("kafkaMqttSource", mqtt_source.value,
+               "camel needs a Connect cluster with Camel's MQTT 5 source installed "
+               "(kafkaMode external); fast-data-dev runs stream-reactor or health-pipeline")
     broker_count = r.integer("kafkaBrokerCount", 1, 1000)
     if mode is Mode.CONTAINER and "kafkaMode" not in r.failed and broker_count != 1:
         r.fail("kafkaBrokerCount", broker_count,
@@ -625,7 +633,7 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         connect_port=r.port("kafkaConnectPort"),
         running_sample_data=r.boolean("kafkaRunningSampleData"),
         run_tests=r.boolean("kafkaRunTests"),
-        mqtt_source=r.member("kafkaMqttSource", list(MqttSource)),
+        mqtt_source=mqtt_source,
         broker_count=broker_count,
         bootstrap_servers=servers,
         security_protocol=protocol if external else "PLAINTEXT",

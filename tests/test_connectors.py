@@ -44,14 +44,18 @@ def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> 
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
 
 
-def test_camel_mqtt_source_copies_health_device_data_into_device_data(run) -> None:
-    """kafkaMqttSource=camel: the same broker, user, client id and topics, with Camel's class
-    and keys; the JSON text is the value, unchanged."""
-    camel = run_program(run.stack, {f"{PROJECT}:kafkaMqttSource": "camel"})
-    source = _connector(camel, "mqtt-source")
-    config = source.get("config")
-    assert source.secret("config")
-    reference = _connector(run, "mqtt-source").get("config")
+def _source_with(stack: str, implementation: str) -> tuple[ProgramRun, dict[str, str]]:
+    other = run_program(stack, {f"{PROJECT}:kafkaMqttSource": implementation})
+    source = _connector(other, "mqtt-source")
+    assert source.secret("config"), "the config holds the MQTT password"
+    return other, source.get("config")
+
+
+def test_camel_mqtt_source_copies_health_device_data_into_device_data(prod) -> None:
+    """kafkaMqttSource=camel (external Connect only): the same broker, user and client id as
+    Stream Reactor, with Camel's class and keys; the JSON bytes are the value, unchanged."""
+    camel, config = _source_with("prod", "camel")
+    reference = _connector(prod, "mqtt-source").get("config")
     assert config == {
         "name": "health_mqtt_source",
         "tasks.max": "1",
@@ -63,6 +67,31 @@ def test_camel_mqtt_source_copies_health_device_data_into_device_data(run) -> No
         "camel.kamelet.mqtt5-source.clientId": reference["connect.mqtt.client.id"],
         "camel.kamelet.mqtt5-source.username": "kafka-connect",
         "camel.kamelet.mqtt5-source.password": camel.outputs["mqttConnectorPassword"][0],
+        "camel.component.paho-mqtt5.qos": "1",
+        "camel.source.maxPollDuration": "100",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",
+    }
+
+
+def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) -> None:
+    own, config = _source_with(run.stack, "health-pipeline")
+    reference = _connector(run, "mqtt-source").get("config")
+    assert config == {
+        "name": "health_mqtt_source",
+        "tasks.max": "1",
+        "connector.class": "io.healthpipeline.connect.mqtt.MqttSourceConnector",
+        "mqtt.server.uri": reference["connect.mqtt.hosts"],
+        "mqtt.topic": "health/device_data",
+        "mqtt.qos": "1",
+        "mqtt.client.id": reference["connect.mqtt.client.id"],
+        "mqtt.username": "kafka-connect",
+        "mqtt.password": own.outputs["mqttConnectorPassword"][0],
+        "mqtt.clean.session": "false",
+        "kafka.topic": "device_data",
+        "record.key.field": "deviceId",
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": "org.apache.kafka.connect.storage.StringConverter",
         "errors.log.enable": "true",

@@ -6,8 +6,13 @@ import hashlib
 
 import pytest
 
-from components.kafka import SNOWFLAKE_JAR, locate_snowflake_jar
-from tests.harness import ProgramRun, contains_secret, unwrap
+from components.kafka import (
+    MQTT_SOURCE_PLUGIN,
+    SNOWFLAKE_JAR,
+    locate_mqtt_source_plugin,
+    locate_snowflake_jar,
+)
+from tests.harness import PROJECT, ProgramRun, contains_secret, run_program, unwrap
 
 DEV_CONTAINERS = {
     # role: (alias, {internal: external}, {mount path})
@@ -99,6 +104,28 @@ def test_snowflake_jar_is_on_the_connect_plugin_path(dev: ProgramRun) -> None:
     assert upload["sourceHash"] == locate_snowflake_jar().sha256
     healthcheck = " ".join(dev.container("kafka").get("healthcheck")["tests"])
     assert "SnowflakeSinkConnector" in healthcheck, "healthy must mean the plugin is loaded"
+
+
+def test_own_mqtt_source_plugin_is_uploaded_to_the_connect_plugin_path() -> None:
+    """kafkaMqttSource=health-pipeline in container mode: every jar of the built plugin lands
+    in one plugin directory, and healthy means Connect lists the class."""
+    run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
+    jars = sorted(MQTT_SOURCE_PLUGIN.glob("*.jar"))
+    assert any(j.name.startswith("mqtt-source-connector-") for j in jars), jars
+    for jar in locate_mqtt_source_plugin():
+        upload = unwrap(run.upload("kafka", f"/connectors/mqtt-source/{jar.path.name}"))
+        assert upload["source"] == f"build/connectors/mqtt-source/{jar.path.name}"
+        assert upload["sourceHash"] == jar.sha256
+    uploads = unwrap(run.container("kafka").get("uploads"))
+    assert len(uploads) == len(jars) + 1, "the plugin's jars and the Snowflake jar"
+    healthcheck = " ".join(run.container("kafka").get("healthcheck")["tests"])
+    assert "grep -q io.healthpipeline.connect.mqtt.MqttSourceConnector" in healthcheck
+
+
+def test_missing_own_mqtt_source_plugin_names_the_fix(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError) as error:
+        locate_mqtt_source_plugin(tmp_path)
+    assert "scripts/build-mqtt-source" in str(error.value)
 
 
 def test_missing_connector_jar_names_the_fix(tmp_path) -> None:

@@ -132,7 +132,11 @@ BAD_INPUTS = [
     pytest.param("dev", {"snowflakeAccountName": "my account"}, "snowflakeAccountName",
                  "'my account'", "must be a Snowflake identifier", id="snowflake-account-name"),
     pytest.param("dev", {"kafkaMqttSource": "paho"}, "kafkaMqttSource", "'paho'",
-                 "must be one of: stream-reactor, camel", id="mqtt-source-connector"),
+                 "must be one of: stream-reactor, camel, health-pipeline",
+                 id="mqtt-source-connector"),
+    pytest.param("dev", {"kafkaMqttSource": "camel"}, "kafkaMqttSource", "'camel'",
+                 "camel needs a Connect cluster with Camel's MQTT 5 source installed",
+                 id="camel-source-on-fast-data-dev"),
     pytest.param("prod", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
                  "must be one of: container, external", id="unknown-mode-adds-no-other-error"),
 ]

@@ -10,6 +10,7 @@ from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPIC, Derive
 
 __all__ = [
     "CAMEL_MQTT_SOURCE_CLASS",
+    "HEALTH_PIPELINE_MQTT_SOURCE_CLASS",
     "MQTT_SOURCE_CLASS",
     "SECRET_CONFIG_KEYS",
     "SNOWFLAKE_SINK_CLASS",
@@ -22,14 +23,16 @@ MQTT_SOURCE_CLASS = "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConne
 CAMEL_MQTT_SOURCE_CLASS = (
     "org.apache.camel.kafkaconnector.mqtt5source.CamelMqtt5sourceSourceConnector"
 )
+HEALTH_PIPELINE_MQTT_SOURCE_CLASS = "io.healthpipeline.connect.mqtt.MqttSourceConnector"
 CAMEL_MQTT = "camel.kamelet.mqtt5-source."
 """Prefix of the Camel MQTT 5 source's own keys (its kamelet's properties)."""
 JSON_SOURCE_CONVERTER = "io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter"
 SNOWFLAKE_SINK_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 SNOWFLAKE_AVRO_CONVERTER = "com.snowflake.kafka.connector.records.SnowflakeAvroConverter"
 STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
+BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 
-SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password",
+SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password", "mqtt.password",
                       "snowflake.private.key", "snowflake.private.key.passphrase")
 """Keys whose values are masked in every message the connectors provider writes."""
 
@@ -42,9 +45,13 @@ def mqtt_source_config(
     password: str,
     client_id: str,
 ) -> dict[str, str]:
-    """The MQTT source that copies `health/device_data` into device_data, for either
-    implementation; both subscribe as the connector user with QoS 1."""
-    render = _camel_source if kind is MqttSource.CAMEL else _stream_reactor_source
+    """The MQTT source that copies `health/device_data` into device_data, for the chosen
+    implementation; each subscribes as the connector user with QoS 1."""
+    render = {
+        MqttSource.STREAM_REACTOR: _stream_reactor_source,
+        MqttSource.CAMEL: _camel_source,
+        MqttSource.HEALTH_PIPELINE: _health_pipeline_source,
+    }[kind]
     return {
         "name": name,
         "tasks.max": "1",
@@ -79,8 +86,12 @@ def _stream_reactor_source(
 
 
 def _camel_source(mqtt_url: str, username: str, password: str, client_id: str) -> dict[str, str]:
-    """Camel's MQTT 5 source: each message's JSON text unchanged as the record value (the
-    processors parse it and key the derived topics by deviceId); no record key."""
+    """Camel's MQTT 5 source (its kamelet has no QoS key: the paho-mqtt5 component's default
+    is 2, set to 1 here). Its records carry the payload as bytes, so ByteArrayConverter writes
+    the JSON text unchanged (StringConverter would write Java's `[B@...`). Its poll waits a
+    full maxPollDuration (1 s by default) before returning; 100 ms keeps the added latency
+    small. No record key: the processors key the derived topics by deviceId. It keeps no
+    session across a restart: messages published while it is stopped are not delivered."""
     return {
         "connector.class": CAMEL_MQTT_SOURCE_CLASS,
         "topics": DEVICE_TOPIC,
@@ -89,6 +100,29 @@ def _camel_source(mqtt_url: str, username: str, password: str, client_id: str) -
         f"{CAMEL_MQTT}clientId": client_id,
         f"{CAMEL_MQTT}username": username,
         f"{CAMEL_MQTT}password": password,
+        "camel.component.paho-mqtt5.qos": "1",
+        "camel.source.maxPollDuration": "100",
+        "value.converter": BYTE_ARRAY_CONVERTER,
+    }
+
+
+def _health_pipeline_source(
+    mqtt_url: str, username: str, password: str, client_id: str
+) -> dict[str, str]:
+    """This project's connector (connectors/mqtt-source): a persistent session, QoS 1, each
+    message acknowledged to the broker only after Kafka has it; the JSON text as the value,
+    keyed by its deviceId."""
+    return {
+        "connector.class": HEALTH_PIPELINE_MQTT_SOURCE_CLASS,
+        "mqtt.server.uri": mqtt_url,
+        "mqtt.topic": MQTT_TOPIC,
+        "mqtt.qos": "1",
+        "mqtt.client.id": client_id,
+        "mqtt.username": username,
+        "mqtt.password": password,
+        "mqtt.clean.session": "false",
+        "kafka.topic": DEVICE_TOPIC,
+        "record.key.field": "deviceId",
         "value.converter": STRING_CONVERTER,
     }
 

@@ -20,17 +20,21 @@ from typing import Any
 
 import pytest
 
+from components.render.connectors import CAMEL_MQTT_SOURCE_CLASS
 from tests.contract.servers import binary, free_port
 from tests.harness import ROOT
 
-__all__ = ["KAFKA_LIB", "SNOWFLAKE_JAR", "ConnectWorker", "Kafka", "kafka_version",
+__all__ = ["CAMEL_MQTT_SOURCE", "CAMEL_PLUGIN", "FILE_SOURCE", "KAFKA_LIB", "SNOWFLAKE_JAR",
+           "SNOWFLAKE_SINK", "ConnectWorker", "Kafka", "camel_plugin", "kafka_version",
            "snowflake_jar"]
 
 KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
 SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
+CAMEL_PLUGIN = ROOT / "build" / "connectors" / "camel-mqtt5-source"
 
 SNOWFLAKE_SINK = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+CAMEL_MQTT_SOURCE = CAMEL_MQTT_SOURCE_CLASS
 
 _LOG4J = """\
 log4j.rootLogger={level}, stderr
@@ -53,6 +57,14 @@ def kafka_version() -> str:
         pytest.skip(f"no Kafka jars in {KAFKA_LIB.relative_to(ROOT)}; "
                     "scripts/fetch-kafka fetches them with Maven")
     return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
+
+
+def camel_plugin() -> Path:
+    """The unpacked Camel MQTT 5 source connector (a directory of jars), or a skip."""
+    if not any(CAMEL_PLUGIN.glob("*.jar")):
+        pytest.skip(f"{CAMEL_PLUGIN.relative_to(ROOT)} is missing; "
+                    "scripts/fetch-connectors fetches it with Maven")
+    return CAMEL_PLUGIN
 
 
 def snowflake_jar() -> Path:
@@ -94,6 +106,13 @@ def _cluster_id() -> str:
 
 def _properties(values: dict[str, object]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
+
+
+def _size(plugin: Path) -> int:
+    """Bytes of a plugin: one jar, or a directory of them."""
+    if plugin.is_dir():
+        return sum(jar.stat().st_size for jar in plugin.rglob("*.jar"))
+    return plugin.stat().st_size
 
 
 def _wait(ready: Callable[[], bool], process: subprocess.Popen, timeout: float, what: str,
@@ -285,8 +304,8 @@ class ConnectWorker:
                  str(worker)],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             )
-        scanned = ", ".join(f"{jar.name} ({jar.stat().st_size // 2**20} MB)"
-                            for jar in self.plugins)
+        scanned = ", ".join(f"{plugin.name} ({_size(plugin) // 2**20} MB)"
+                            for plugin in self.plugins)
         _wait(self._ready, self.process, timeout,
               f"Connect on {self.url} did not list {', '.join(self.expected_plugins)} and "
               f"answer /connectors (on start it scans its plugin path, {scanned}: about 10 s "

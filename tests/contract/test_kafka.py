@@ -4,11 +4,8 @@ program declares: its topics, its Snowflake sink config, and its connectors prov
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -17,14 +14,7 @@ import pytest
 from components.connect_api import ValidationFailed
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
-from tests.contract.kafka_servers import (
-    FILE_SOURCE,
-    SNOWFLAKE_SINK,
-    ConnectWorker,
-    Kafka,
-    snowflake_jar,
-)
-from tests.contract.servers import free_port
+from tests.contract.kafka_servers import FILE_SOURCE, SNOWFLAKE_SINK
 from tests.harness import ProgramRun
 
 TOPIC = "kafka:index/topic:Topic"
@@ -44,40 +34,6 @@ CANNOT_CONNECT = {
 }
 """What the 2.5.0 connector reports when its JDBC login fails (its error 1001), whether the
 account does not exist or cannot be reached (here: a refused proxy, see _no_internet)."""
-
-
-@pytest.fixture(scope="module")
-def kafka_server():
-    root = Path(tempfile.mkdtemp(prefix="health-pipeline-kafka-"))
-    server = Kafka(root)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _no_internet() -> tuple[str, ...]:
-    """JVM options that send the Snowflake JDBC driver's HTTPS (it honours http.useProxy) to
-    a closed local port: the login fails within FAIL_FAST's five seconds the same way on
-    every network, and no test key ever reaches Snowflake's servers. Without it, a network
-    that accepts TCP to port 443 but never answers TLS hangs the login past Connect's
-    timeout (seen with a local tarpit)."""
-    closed = str(free_port())
-    return ("-Dhttp.useProxy=true", "-Dhttps.proxyHost=127.0.0.1", f"-Dhttps.proxyPort={closed}",
-            "-Dhttp.proxyHost=127.0.0.1", f"-Dhttp.proxyPort={closed}")
-
-
-@pytest.fixture(scope="module")
-def connect_server(kafka_server):
-    root = Path(tempfile.mkdtemp(prefix="health-pipeline-connect-"))
-    worker = ConnectWorker(root, kafka_server.bootstrap, plugins=(snowflake_jar(),),
-                           jvm_options=_no_internet())
-    try:
-        yield worker.start()
-    finally:
-        worker.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # Topics ------------------------------------------------------------------------------------
