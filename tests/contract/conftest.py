@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.contract.kafka_servers import (
-    CAMEL_MQTT_SOURCE,
     FILE_SOURCE,
+    MQTT_SOURCE,
     SNOWFLAKE_SINK,
     ConnectWorker,
     Kafka,
-    camel_plugin,
+    mqtt_source_plugin,
     snowflake_jar,
 )
 from tests.contract.servers import free_port
@@ -64,12 +64,12 @@ def _no_internet() -> tuple[str, ...]:
 
 @pytest.fixture(scope="session")
 def connect_server(kafka_server):
-    """One distributed worker with the Snowflake sink and Camel's MQTT 5 source on its plugin
-    path, as the pinned versions scripts/fetch-connectors fetches."""
+    """One distributed worker with the Snowflake sink (scripts/fetch-connectors) and this
+    project's MQTT source (scripts/build-mqtt-source) on its plugin path."""
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-connect-"))
     worker = ConnectWorker(root, kafka_server.bootstrap,
-                           plugins=(snowflake_jar(), camel_plugin()),
-                           expected_plugins=(SNOWFLAKE_SINK, FILE_SOURCE, CAMEL_MQTT_SOURCE),
+                           plugins=(snowflake_jar(), mqtt_source_plugin()),
+                           expected_plugins=(SNOWFLAKE_SINK, FILE_SOURCE, MQTT_SOURCE),
                            jvm_options=_no_internet())
     try:
         yield worker.start()

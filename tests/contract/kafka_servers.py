@@ -20,21 +20,20 @@ from typing import Any
 
 import pytest
 
-from components.render.connectors import CAMEL_MQTT_SOURCE_CLASS
+from components.kafka import MQTT_SOURCE_PLUGIN
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS
 from tests.contract.servers import binary, free_port
 from tests.harness import ROOT
 
-__all__ = ["CAMEL_MQTT_SOURCE", "CAMEL_PLUGIN", "FILE_SOURCE", "KAFKA_LIB", "SNOWFLAKE_JAR",
-           "SNOWFLAKE_SINK", "ConnectWorker", "Kafka", "camel_plugin", "kafka_version",
-           "snowflake_jar"]
+__all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "SNOWFLAKE_JAR", "SNOWFLAKE_SINK",
+           "ConnectWorker", "Kafka", "kafka_version", "mqtt_source_plugin", "snowflake_jar"]
 
 KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
 SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
-CAMEL_PLUGIN = ROOT / "build" / "connectors" / "camel-mqtt5-source"
 
 SNOWFLAKE_SINK = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
-CAMEL_MQTT_SOURCE = CAMEL_MQTT_SOURCE_CLASS
+MQTT_SOURCE = HEALTH_PIPELINE_MQTT_SOURCE_CLASS
 
 _LOG4J = """\
 log4j.rootLogger={level}, stderr
@@ -59,12 +58,12 @@ def kafka_version() -> str:
     return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
 
 
-def camel_plugin() -> Path:
-    """The unpacked Camel MQTT 5 source connector (a directory of jars), or a skip."""
-    if not any(CAMEL_PLUGIN.glob("*.jar")):
-        pytest.skip(f"{CAMEL_PLUGIN.relative_to(ROOT)} is missing; "
-                    "scripts/fetch-connectors fetches it with Maven")
-    return CAMEL_PLUGIN
+def mqtt_source_plugin() -> Path:
+    """This project's MQTT source connector (a directory of jars), or a skip."""
+    if not any(MQTT_SOURCE_PLUGIN.glob("mqtt-source-connector-*.jar")):
+        pytest.skip(f"{MQTT_SOURCE_PLUGIN.relative_to(ROOT)} is missing; "
+                    "scripts/build-mqtt-source builds it with Maven")
+    return MQTT_SOURCE_PLUGIN
 
 
 def snowflake_jar() -> Path:
@@ -90,6 +89,11 @@ def main_class(*candidates: str) -> str:
 
 def topic_command() -> str:
     return main_class("org.apache.kafka.tools.TopicCommand", "kafka.admin.TopicCommand")
+
+
+def console_consumer() -> str:
+    return main_class("org.apache.kafka.tools.consumer.ConsoleConsumer",
+                      "kafka.tools.ConsoleConsumer")
 
 
 def config_command() -> str:
@@ -170,6 +174,29 @@ class Kafka:
 
     def configs(self, *args: str) -> subprocess.CompletedProcess:
         return self.java(config_command(), "--bootstrap-server", self.bootstrap, *args)
+
+    def consume(self, topic: str, count: int, timeout: float = 60,
+                *properties: str) -> list[str]:
+        """The first `count` records of `topic` as ConsoleConsumer prints them (one line
+        each; `properties` are its --property options), or fewer if `timeout` passes."""
+        done = self.java(
+            console_consumer(), "--bootstrap-server", self.bootstrap, "--topic", topic,
+            "--from-beginning", "--max-messages", str(count),
+            "--timeout-ms", str(int(timeout * 1000)),
+            *[arg for p in properties for arg in ("--property", p)],
+            timeout=timeout + 60,
+        )
+        if done.returncode and "TimeoutException" not in done.stderr:
+            raise RuntimeError(f"ConsoleConsumer on {topic} failed: {done.stderr[-2000:]}")
+        return done.stdout.splitlines()
+
+    def record_count(self, topic: str) -> int:
+        """Records in `topic` (sum of its partitions' end offsets; nothing is deleted here)."""
+        done = self.java(main_class("org.apache.kafka.tools.GetOffsetShell"),
+                         "--bootstrap-server", self.bootstrap, "--topic", topic)
+        if done.returncode:
+            raise RuntimeError(f"GetOffsetShell on {topic} failed: {done.stderr[-2000:]}")
+        return sum(int(line.rsplit(":", 1)[1]) for line in done.stdout.split())
 
     def start(self, timeout: float = 60) -> Kafka:
         kafka_version()

@@ -1,0 +1,251 @@
+package io.healthpipeline.connect.mqtt;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.connect.data.Schema;
+import org.apache.kafka.connect.errors.ConnectException;
+import org.apache.kafka.connect.header.ConnectHeaders;
+import org.apache.kafka.connect.source.SourceRecord;
+import org.apache.kafka.connect.source.SourceTask;
+import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
+import org.eclipse.paho.client.mqttv3.MqttCallbackExtended;
+import org.eclipse.paho.client.mqttv3.MqttClient;
+import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
+import org.eclipse.paho.client.mqttv3.MqttException;
+import org.eclipse.paho.client.mqttv3.MqttMessage;
+import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One MQTT subscription. Messages wait in a bounded queue (a full queue stops paho reading,
+ * which pushes back on the broker); each is acknowledged to the broker in
+ * {@link #commitRecord} once Kafka has its record, so a crash loses nothing the broker sent.
+ */
+public final class MqttSourceTask extends SourceTask {
+  private static final Logger LOG = LoggerFactory.getLogger(MqttSourceTask.class);
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final long WARN_INTERVAL_MS = 60_000;
+
+  /** A message as it arrived, with the connection it arrived on (ids are per connection). */
+  private record Incoming(int id, int qos, String topic, byte[] payload, int connection) {}
+
+  private final BlockingQueue<Incoming> queue = new LinkedBlockingQueue<>(10_000);
+  private final Map<SourceRecord, Incoming> unacknowledged =
+      Collections.synchronizedMap(new IdentityHashMap<>());
+  private final AtomicInteger connection = new AtomicInteger();
+  private final AtomicLong count = new AtomicLong();
+  private final AtomicLong unkeyed = new AtomicLong();
+  private volatile long lastWarning;
+  private MqttSourceConfig config;
+  private volatile MqttClient client;
+  private String uri;
+  private String filter;
+  private String kafkaTopic;
+  private String keyField;
+  private int maxBatch;
+  private int pollTimeoutMs;
+
+  @Override
+  public String version() {
+    return MqttSourceConfig.version();
+  }
+
+  @Override
+  public void start(Map<String, String> props) {
+    config = new MqttSourceConfig(props);
+    uri = config.getString(MqttSourceConfig.SERVER_URI);
+    filter = config.getString(MqttSourceConfig.TOPIC);
+    kafkaTopic = config.getString(MqttSourceConfig.KAFKA_TOPIC);
+    keyField = config.getString(MqttSourceConfig.KEY_FIELD);
+    maxBatch = config.getInt(MqttSourceConfig.MAX_BATCH);
+    pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
+    int qos = config.getInt(MqttSourceConfig.QOS);
+
+    MqttConnectOptions options = new MqttConnectOptions();
+    options.setCleanSession(config.getBoolean(MqttSourceConfig.CLEAN_SESSION));
+    options.setAutomaticReconnect(true);
+    options.setConnectionTimeout(config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT));
+    options.setKeepAliveInterval(config.getInt(MqttSourceConfig.KEEPALIVE));
+    String username = config.getString(MqttSourceConfig.USERNAME);
+    if (!username.isEmpty()) {
+      options.setUserName(username);
+      options.setPassword(config.getPassword(MqttSourceConfig.PASSWORD).value().toCharArray());
+    }
+    try {
+      client = new MqttClient(uri, config.getString(MqttSourceConfig.CLIENT_ID),
+          new MemoryPersistence());
+      client.setManualAcks(true);
+      // The callback comes first: a persistent session's queued messages arrive right after
+      // the connection is accepted, before subscribe returns.
+      client.setCallback(new Callback(qos));
+      client.connect(options);
+      client.subscribe(filter, qos);
+    } catch (MqttException e) {
+      closeQuietly();
+      throw new ConnectException(describe(e), e);
+    }
+    LOG.info("Subscribed to {} at {} (QoS {}), writing to {}", filter, uri, qos, kafkaTopic);
+  }
+
+  /** One line naming the broker and paho's reason; never a credential. */
+  private String describe(MqttException e) {
+    int code = e.getReasonCode();
+    if (code >= 1 && code <= 5) {
+      return String.format("MQTT broker %s refused the connection: %s (%d)", uri,
+          e.getMessage(), code);
+    }
+    Throwable cause = e.getCause() != null ? e.getCause() : e;
+    return String.format("cannot reach MQTT broker %s: %s", uri, cause.getMessage());
+  }
+
+  private final class Callback implements MqttCallbackExtended {
+    private final int qos;
+
+    Callback(int qos) {
+      this.qos = qos;
+    }
+
+    @Override
+    public void connectComplete(boolean reconnect, String serverUri) {
+      if (!reconnect) {
+        return;
+      }
+      // Message ids of the old connection mean nothing now: the broker resends what was
+      // not acknowledged, so records still in flight are not acknowledged again.
+      connection.incrementAndGet();
+      LOG.info("Reconnected to {}", serverUri);
+      try {
+        client.subscribe(filter, qos); // needed after a clean session, harmless otherwise
+      } catch (MqttException e) {
+        LOG.error("Could not subscribe to {} again after reconnecting: {}", filter, describe(e));
+      }
+    }
+
+    @Override
+    public void connectionLost(Throwable cause) {
+      LOG.warn("Lost the connection to {} ({}); reconnecting", uri, cause.getMessage());
+    }
+
+    @Override
+    public void messageArrived(String topic, MqttMessage message) throws InterruptedException {
+      queue.put(new Incoming(message.getId(), message.getQos(), topic, message.getPayload(),
+          connection.get()));
+    }
+
+    @Override
+    public void deliveryComplete(IMqttDeliveryToken token) {
+    }
+  }
+
+  @Override
+  public List<SourceRecord> poll() throws InterruptedException {
+    Incoming first = queue.poll(pollTimeoutMs, TimeUnit.MILLISECONDS);
+    if (first == null) {
+      return null;
+    }
+    List<Incoming> batch = new ArrayList<>(Math.min(maxBatch, queue.size() + 1));
+    batch.add(first);
+    queue.drainTo(batch, maxBatch - 1);
+    List<SourceRecord> records = new ArrayList<>(batch.size());
+    for (Incoming message : batch) {
+      SourceRecord record = toRecord(message);
+      if (message.qos() > 0) {
+        unacknowledged.put(record, message);
+      }
+      records.add(record);
+    }
+    return records;
+  }
+
+  private SourceRecord toRecord(Incoming message) {
+    ConnectHeaders headers = new ConnectHeaders();
+    headers.addString("mqtt.topic", message.topic());
+    return new SourceRecord(
+        Map.of("mqtt.topic", filter),
+        Map.of("count", count.incrementAndGet()),
+        kafkaTopic, null,
+        Schema.OPTIONAL_STRING_SCHEMA, keyOf(message.payload()),
+        Schema.STRING_SCHEMA, new String(message.payload(), StandardCharsets.UTF_8),
+        null, headers);
+  }
+
+  /** The key field's value when the payload is a JSON object that has it, else null. */
+  private String keyOf(byte[] payload) {
+    if (keyField.isEmpty()) {
+      return null;
+    }
+    try {
+      JsonNode field = JSON.readTree(payload).get(keyField);
+      if (field != null && (field.isTextual() || field.isNumber())) {
+        return field.asText();
+      }
+    } catch (IOException | RuntimeException e) {
+      // not JSON: counted below, the payload itself is never logged
+    }
+    long total = unkeyed.incrementAndGet();
+    long now = System.currentTimeMillis();
+    if (now - lastWarning >= WARN_INTERVAL_MS) {
+      lastWarning = now;
+      LOG.warn("{} message(s) so far had no JSON field {}: written without a key", total,
+          keyField);
+    }
+    return null;
+  }
+
+  /** Kafka has the record (or the framework dropped it on purpose): the broker may forget it. */
+  @Override
+  public void commitRecord(SourceRecord record, RecordMetadata metadata) {
+    Incoming message = unacknowledged.remove(record);
+    MqttClient current = client;
+    if (message == null || current == null || message.connection() != connection.get()) {
+      return;
+    }
+    try {
+      current.messageArrivedComplete(message.id(), message.qos());
+    } catch (MqttException e) {
+      // The broker resends it on the next connection: a duplicate, never a loss.
+      LOG.warn("Could not acknowledge MQTT message {}: {}", message.id(), describe(e));
+    }
+  }
+
+  @Override
+  public void stop() {
+    closeQuietly();
+  }
+
+  private void closeQuietly() {
+    MqttClient current = client;
+    client = null;
+    if (current == null) {
+      return;
+    }
+    try {
+      if (current.isConnected()) {
+        current.disconnect(2_000);
+      }
+    } catch (MqttException e) {
+      LOG.warn("Disconnecting from {}: {}", uri, e.getMessage());
+    }
+    try {
+      current.close(true);
+    } catch (MqttException e) {
+      LOG.warn("Closing the MQTT client: {}", e.getMessage());
+    }
+    queue.clear();
+    unacknowledged.clear();
+  }
+}

@@ -1,0 +1,190 @@
+"""End to end on real servers: the simulator -> Mosquitto (the rendered password file and ACL)
+-> the MQTT source connector (the rendered config, created by the connectors provider) on a
+real Connect worker -> device_data (created as declared) on a real broker.
+
+The stack here is dev with kafkaMqttSource=health-pipeline: this project's MQTT source is the
+one implementation that can be built from Maven Central jars (Stream Reactor and Camel's
+connector are not served there). The only change to the rendered connector config is the
+broker address as this worker reaches it (tcp://127.0.0.1:<port> for tcp://mosquitto:1883)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.connectors import ConnectorProvider, client_for
+from components.http_api import JsonApi
+from tests.contract.servers import Mosquitto
+from tests.contract.test_mosquitto import Client
+from tests.harness import PROJECT, ROOT, ProgramRun, run_program, unwrap
+
+CONFIG = "/mosquitto/config"
+MQTT_TOPIC = "health/device_data"
+SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
+TOPIC = "kafka:index/topic:Topic"
+SIMULATOR_FIELDS = {"deviceId", "timestamp", "heartRate", "systolic", "diastolic",
+                    "oxygenSaturation", "bodyTemperature", "latitude", "longitude"}
+
+
+@pytest.fixture(scope="module")
+def own() -> ProgramRun:
+    return run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
+
+
+@pytest.fixture(scope="module")
+def mqtt_server(own):
+    root = Path(tempfile.mkdtemp(prefix="health-pipeline-e2e-mosquitto-"))
+    server = Mosquitto(
+        root,
+        password_file=unwrap(own.upload("mosquitto", f"{CONFIG}/passwd")["content"]),
+        acl=unwrap(own.upload("mosquitto", f"{CONFIG}/acl")["content"]),
+    ).start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _credentials(run: ProgramRun, who: str) -> tuple[str, str]:
+    return run.outputs[f"mqtt{who}Username"][0], run.outputs[f"mqtt{who}Password"][0]
+
+
+def _create_topic(kafka_server, run: ProgramRun, name: str) -> None:
+    """`name` with device_data's declared partitions and config."""
+    declared = run.one(TOPIC, "topics-device_data")
+    configs = [arg for key, value in declared.get("config").items()
+               for arg in ("--config", f"{key}={value}")]
+    done = kafka_server.topics("--create", "--topic", name, "--partitions",
+                               str(int(declared.get("partitions"))), "--replication-factor", "1",
+                               *configs)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _source_props(run: ProgramRun, connect_server, mqtt_server, **changes: str) -> dict:
+    config = {**run.one(*SOURCE).get("config"),
+              "mqtt.server.uri": f"tcp://127.0.0.1:{mqtt_server.port}", **changes}
+    return {"connect_url": connect_server.url, "name": config["name"], "config": config,
+            "timeout_seconds": 30}
+
+
+def _status(connect_server, name: str, want: str, timeout: float = 60) -> dict[str, Any]:
+    """The connector's status once its task is in state `want`."""
+    deadline = time.monotonic() + timeout
+    status: Any = None
+    while time.monotonic() < deadline:
+        code, status = connect_server.get(f"/connectors/{name}/status")
+        if code == 200 and status["tasks"] and status["tasks"][0]["state"] == want:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"{name}: task not {want} after {timeout} s: {status}")
+
+
+def _simulate(port: int, user: str, password: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
+         "--username", user, "--password", password, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _records(kafka_server, topic: str, count: int, timeout: float = 60) -> list[tuple[str, str]]:
+    lines = kafka_server.consume(topic, count, timeout, "print.key=true",
+                                 "key.separator=\t")
+    return [tuple(line.split("\t", 1)) for line in lines]
+
+
+@pytest.fixture
+def source(own, connect_server, mqtt_server):
+    """A connector made from the rendered config; deleted afterwards whatever happened."""
+    created: list[dict] = []
+
+    def make(**changes: str) -> dict:
+        props = _source_props(own, connect_server, mqtt_server, **changes)
+        ConnectorProvider().create(props)
+        created.append(props)
+        return props
+
+    yield make
+    for props in created:
+        client_for(props).delete(props["name"])
+
+
+def test_every_qos1_message_reaches_device_data_keyed_by_device(
+    own, kafka_server, connect_server, mqtt_server, source
+) -> None:
+    _create_topic(kafka_server, own, "device_data")
+    props = source()
+    assert props["config"]["kafka.topic"] == "device_data"
+    _status(connect_server, props["name"], "RUNNING")
+    # What the broker delivered, as any QoS 1 subscriber sees it: the reference content.
+    watcher = Client(mqtt_server.port, *_credentials(own, "Connector"))
+    assert watcher.connect()
+    watcher.subscribe(MQTT_TOPIC)
+    device = _credentials(own, "Device")
+    summary = _simulate(mqtt_server.port, *device, "--count", "1000", "--rate", "0",
+                        "--devices", "9", "--seed", "11")
+    assert summary.startswith("sent 1000, acknowledged 1000, failed 0,"), summary
+
+    records = _records(kafka_server, "device_data", 1000, timeout=60)
+    assert len(records) == 1000, f"{len(records)} records in device_data"
+    assert kafka_server.record_count("device_data") == 1000, "duplicates"
+    deadline = time.monotonic() + 10
+    while len(watcher.received) < 1000 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    published = collections.Counter(p.decode() for p in watcher.received)
+    assert sum(published.values()) == 1000
+    assert collections.Counter(value for _, value in records) == published
+    for key, value in records:
+        message = json.loads(value)
+        assert set(message) >= SIMULATOR_FIELDS, message
+        assert key == message["deviceId"]
+    assert len({key for key, _ in records}) == 9
+
+
+def test_messages_sent_while_the_connector_is_stopped_arrive_when_it_resumes(
+    own, kafka_server, connect_server, mqtt_server, source
+) -> None:
+    """The connector's session is persistent (mqtt.clean.session=false) and it acknowledges
+    only what Kafka has: the broker keeps what arrives meanwhile and hands it over later."""
+    topic = f"device_data_{uuid.uuid4().hex[:6]}"
+    _create_topic(kafka_server, own, topic)
+    props = source(**{"kafka.topic": topic, "mqtt.client.id": f"e2e-{topic}"})
+    name = props["name"]
+    _status(connect_server, name, "RUNNING")
+    api = JsonApi(connect_server.url)
+    api.request("PUT", f"/connectors/{name}/stop", None, ok=(202, 204))
+    deadline = time.monotonic() + 30
+    while connect_server.get(f"/connectors/{name}/status")[1]["connector"]["state"] != "STOPPED":
+        assert time.monotonic() < deadline, "the connector did not stop"
+        time.sleep(0.2)
+    summary = _simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "50",
+                        "--rate", "0", "--seed", "3")
+    assert summary.startswith("sent 50, acknowledged 50, failed 0,"), summary
+    assert kafka_server.record_count(topic) == 0, "it was not stopped"
+    api.request("PUT", f"/connectors/{name}/resume", None, ok=(202, 204))
+    records = _records(kafka_server, topic, 50, timeout=60)
+    assert len(records) == 50
+    assert kafka_server.record_count(topic) == 50
+    assert all(key == json.loads(value)["deviceId"] for key, value in records)
+
+
+def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
+    own, connect_server, mqtt_server, source
+) -> None:
+    wrong = "not-the-password"
+    props = source(**{"mqtt.password": wrong, "mqtt.client.id": "e2e-wrong-password",
+                      "kafka.topic": "device_data_unused"})
+    trace = _status(connect_server, props["name"], "FAILED")["tasks"][0]["trace"]
+    assert f"tcp://127.0.0.1:{mqtt_server.port}" in trace
+    assert "Not authorized" in trace
+    assert wrong not in trace
