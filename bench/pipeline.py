@@ -6,11 +6,12 @@ health-pipeline, the implementation that builds from Maven Central jars).
     .venv/bin/python bench/pipeline.py [--seconds S] [--rates 1000,2000,...] [--max-rate R]
 
 Latency is the broker's append time of each record (its topic has message.timestamp.type=
-LogAppendTime) minus the moment the publisher handed the message to paho, on one clock. Each
+LogAppendTime, whole milliseconds, so a value can read up to 1 ms low) minus the moment the
+publisher handed the message to paho, on one clock. Each
 rate runs for --seconds into a topic of its own (the connector is re-pointed between steps,
 its persistent session keeps anything in between). Without --rates it runs 1,000 msg/s, then
-doubles until a rate is not sustained: sustained means the publisher kept the rate, every
-message arrived, and p99 stayed under --p99-limit-ms.
+doubles until a rate is not sustained and bisects the last gap twice: sustained means the
+publisher kept the rate (95 %), every message arrived, and p99 stayed under --p99-limit-ms.
 """
 
 from __future__ import annotations
@@ -134,6 +135,7 @@ def main() -> int:
     run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
     declared = run.one("kafka:index/topic:Topic", "topics-device_data").get("config")
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-bench-pipeline-"))
+    root.chmod(0o755)  # Mosquitto runs as its own user and must reach its directory
     servers: list = []
     try:
         broker = Mosquitto(
@@ -158,23 +160,34 @@ def main() -> int:
         print(f"{args.seconds:g} s per rate; Mosquitto :{broker.port}, Kafka {kafka.bootstrap}, "
               f"Connect {connect.url}", file=sys.stderr)
         steps: list[Step] = []
-        rate = 1000
-        while True:
-            if rates is not None:
-                if not rates:
-                    break
-                rate = rates.pop(0)
+
+        def measure(rate: int) -> bool:
             step = run_step(kafka, connect, props, broker.port, device, rate, args.seconds,
                             declared)
             steps.append(step)
             print(f"  {rate:>6} msg/s: published at {step.achieved:,.0f} msg/s, arrived "
-                  f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.0f} ms, p99 "
-                  f"{step.percentile(99):.0f} ms, max {max(step.latencies_ms, default=0):.0f} ms",
-                  file=sys.stderr)
-            if rates is None:
-                if not step.sustained(args.p99_limit_ms) or rate * 2 > args.max_rate:
+                  f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.1f} ms, p99 "
+                  f"{step.percentile(99):.1f} ms, max "
+                  f"{max(step.latencies_ms, default=0):.1f} ms", file=sys.stderr)
+            return step.sustained(args.p99_limit_ms)
+
+        if rates is not None:
+            for rate in rates:
+                measure(rate)
+        else:
+            # Double from 1,000 msg/s until a rate fails, then halve the gap twice.
+            good, bad, rate = 0, 0, 1000
+            while rate <= args.max_rate:
+                if not measure(rate):
+                    bad = rate
                     break
-                rate *= 2
+                good, rate = rate, rate * 2
+            for _ in range(2 if good and bad else 0):
+                middle = (good + bad) // 2
+                if measure(middle):
+                    good = middle
+                else:
+                    bad = middle
     finally:
         for server in reversed(servers):
             server.stop()
@@ -183,8 +196,8 @@ def main() -> int:
           f"sustained = kept the rate, all arrived, p99 <= {args.p99_limit_ms:g} ms")
     for step in steps:
         print(f"  {step.rate:>6} msg/s  achieved {step.achieved:>8,.0f}  arrived "
-              f"{step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>6.0f} ms  "
-              f"p99 {step.percentile(99):>6.0f} ms  "
+              f"{step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>7.1f} ms  "
+              f"p99 {step.percentile(99):>7.1f} ms  "
               f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}")
     best = [s.rate for s in steps if s.sustained(args.p99_limit_ms)]
     print(f"  highest sustained rate: {max(best):,} msg/s" if best
