@@ -53,3 +53,16 @@ ensure_tools() {
     die "missing ${missing[*]}; install the Debian packages: ${packages[*]}"
   fi
 }
+
+# Install a pinned Go tool into build/bin (once per version): ensure_go_tool NAME MODULE@VERSION.
+# Prints nothing when it is already there.
+ensure_go_tool() {
+  local name="$1" module="$2" bin="$ROOT/build/bin"
+  local stamp="$bin/.$name-version"
+  [[ -x "$bin/$name" && "$(cat "$stamp" 2>/dev/null)" == "$module" ]] && return 0
+  command -v go >/dev/null || die "go not found: $name is installed with 'go install' (Debian: apt-get install -y golang-go)"
+  step "Installing $name ($module, go install)"
+  mkdir -p "$bin"
+  GOBIN="$bin" go install "$module" || die "go install $module failed"
+  echo "$module" >"$stamp"
+}
