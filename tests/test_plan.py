@@ -1,0 +1,49 @@
+"""scripts/plan: the offline plan prints every resource with secrets masked, draws the
+pipeline from what is declared, and the README's diagram is its output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.harness import ROOT, unwrap
+
+
+def _plan(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "scripts/plan.py", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_plan_lists_every_resource_and_masks_every_secret(stack, runs, tmp_path) -> None:
+    run = runs[stack]
+    done = _plan("--stack", stack, "--diagram", str(tmp_path / "d.txt"))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"stack {stack}: {len(run.resources)} resources" in out
+    for resource in run.resources:
+        assert f" {resource.type} {resource.name}" in out, resource.name
+    for name, (value, secret) in run.outputs.items():
+        if secret and isinstance(value, str) and len(value) >= 8:
+            assert value not in out, f"the secret output {name} is printed"
+    for role in run.of_type("postgresql:index/role:Role"):
+        assert str(role.get("password")) not in out
+    assert "config=[secret]" in out and "password=[secret]" in out
+    assert (tmp_path / "d.txt").read_text() in out
+
+
+def test_diagram_follows_the_declared_resources(prod, tmp_path) -> None:
+    _plan("--stack", "prod", "--diagram", str(tmp_path / "d.txt"))
+    diagram = (tmp_path / "d.txt").read_text()
+    partitions = int(unwrap(prod.one("kafka:index/topic:Topic",
+                                     "topics-device_data").get("partitions")))
+    assert f"Kafka device_data [{partitions} partitions, RF 3] [external cluster]" in diagram
+    assert "Postgres [external]" in diagram
+    assert "Mosquitto [container eclipse-mosquitto:" in diagram
+
+
+def test_readme_diagram_is_the_plan_output() -> None:
+    done = _plan("--check", "README.md")
+    assert done.returncode == 0, done.stderr
