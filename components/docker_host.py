@@ -164,7 +164,20 @@ def run_container(
         wait=True,
         wait_timeout=defaults.wait_timeout,
         opts=pulumi.ResourceOptions.merge(
-            on_engine, pulumi.ResourceOptions(depends_on=list(spec.depends_on))
+            on_engine,
+            pulumi.ResourceOptions(
+                depends_on=list(spec.depends_on),
+                # Env entries and uploads built from generated values carry credentials:
+                # their outputs stay secret in state and previews, whatever the provider
+                # returns (the policy pack checks for this).
+                additional_secret_outputs=[
+                    key for key, generated in (
+                        ("envs", any(isinstance(v, pulumi.Output) for v in spec.envs)),
+                        ("uploads", any(isinstance(u.content, pulumi.Output)
+                                        for u in spec.uploads)),
+                    ) if generated
+                ] or None,
+            ),
         ),
     )
     return ServiceContainer(container, volumes)

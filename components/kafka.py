@@ -175,7 +175,9 @@ class KafkaCluster(pulumi.ComponentResource):
             if sasl and s.sasl_password is not None
             else None,
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=[self._container] if self._container else []
+                parent=self, depends_on=[self._container] if self._container else [],
+                # The kafka SDK does not mark it itself (the postgresql and snowflake SDKs do).
+                additional_secret_outputs=["saslPassword"] if sasl else None,
             ),
         )
 

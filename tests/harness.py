@@ -226,6 +226,7 @@ class Registered:
     dependencies: list[str] = field(default_factory=list)
     provider: str = ""
     protect: bool = False
+    additional_secret_outputs: list[str] = field(default_factory=list)
 
     def get(self, key: str) -> Any:
         return unwrap(self.inputs.get(key))
@@ -320,6 +321,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     provider=request.provider,
                     protect=bool(request.protect),
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
                 )
             )
         return response
