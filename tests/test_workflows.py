@@ -67,6 +67,7 @@ def test_pull_requests_test_first_then_preview_each_stack_in_one_comment() -> No
     for flag in ("diff", "refresh", "comment-on-pr", "edit-pr-comment"):
         assert step["with"][flag] is True, flag
     assert preview["permissions"]["pull-requests"] == "write"
+    assert step["with"]["policyPacks"] == "policies", "guardrails run on every preview"
 
 
 def test_main_goes_up_on_dev_then_prod_behind_the_protected_environment() -> None:
@@ -78,6 +79,7 @@ def test_main_goes_up_on_dev_then_prod_behind_the_protected_environment() -> Non
     assert "'production'" in job["environment"] and "matrix.stack == 'prod'" in job["environment"]
     (step,) = _pulumi(job["steps"])
     assert step["with"]["command"] == "up"
+    assert step["with"]["policyPacks"] == "policies", "mandatory guardrails block a deploy"
 
 
 def test_nightly_drift_check_treats_exit_code_7_as_drift_and_files_one_issue() -> None:
