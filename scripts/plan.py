@@ -12,6 +12,7 @@ values (passwords, keys) come from the mocks. Nothing here reaches a server.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--readme", type=Path, help="replace the diagram in this README")
     group.add_argument("--check", type=Path, help="exit 1 when this README's diagram is stale")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `scripts/plan | head` ends quietly
     run = run_program(args.stack)
     picture = diagram(run)
     if args.check or args.readme:
