@@ -194,7 +194,8 @@ class Lenses(pulumi.ComponentResource):
         agent_conf = pulumi.Output.secret(
             login("agent1").apply(
                 lambda db: render_agent_conf(db, s.accept_eula, s.HQ_HTTP_PORT,
-                                             AGENT_SETTINGS_DIR)
+                                             AGENT_SETTINGS_DIR,
+                                             args.kafka_settings.mqtt_source)
             )
         )
         run_container(

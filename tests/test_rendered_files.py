@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import hmac
+import re
 import struct
 
 import bcrypt
+import pytest
 import yaml
 
-from tests.harness import ProgramRun, is_secret, unwrap
+from tests.harness import PROJECT, ProgramRun, is_secret, run_program, unwrap
 
 MOSQUITTO = "/mosquitto/config"
 
@@ -143,6 +145,20 @@ def test_agent_conf_points_at_its_own_database_and_provisioning(run: ProgramRun)
         'class.name = "com.snowflake.kafka.connector.SnowflakeSinkConnector"',
     ):
         assert line in conf, f"{run.stack}: agent conf lacks {line!r}"
+
+
+@pytest.mark.parametrize(("source", "registered"), [
+    ("stream-reactor", None),
+    ("health-pipeline", "io.healthpipeline.connect.mqtt.MqttSourceConnector"),
+])
+def test_agent_registers_the_mqtt_source_lenses_does_not_know(source, registered) -> None:
+    run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": source})
+    conf = _content(run, "lenses-agent", "/mnt/settings/lenses.conf")
+    classes = re.findall(r'class\.name = "([^"]+)"', conf)
+    expected = ["com.snowflake.kafka.connector.SnowflakeSinkConnector"]
+    assert classes == expected + ([registered] if registered else [])
+    if registered:
+        assert "sink = false" in conf.split(registered, 1)[1]
 
 
 def test_dev_provisioning_connects_hq_kafka_registry_and_connect(dev: ProgramRun) -> None:

@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 import yaml
 
+from components.render.connectors import (
+    CAMEL_MQTT_SOURCE_CLASS,
+    HEALTH_PIPELINE_MQTT_SOURCE_CLASS,
+)
+from components.settings import MqttSource
+
 __all__ = [
     "AgentConnections",
     "DatabaseLogin",
@@ -98,11 +104,39 @@ def _hocon(key: str, value: object) -> str:
     return f"{key} = {json.dumps(value)}"
 
 
+def _custom_connectors(mqtt_source: MqttSource) -> list[tuple[str, str, bool, str, str]]:
+    """Connectors Lenses does not know by itself: (class, name, sink, description, author)."""
+    found = [(SNOWFLAKE_CONNECTOR_CLASS, "Snowflake Kafka Connector", True,
+              "Writes Kafka data into Snowflake for analytics.", "Snowflake")]
+    if mqtt_source is MqttSource.HEALTH_PIPELINE:
+        found.append((HEALTH_PIPELINE_MQTT_SOURCE_CLASS, "health-pipeline MQTT source", False,
+                      "Copies device vitals from MQTT into device_data, at least once.",
+                      "health-pipeline"))
+    elif mqtt_source is MqttSource.CAMEL:
+        found.append((CAMEL_MQTT_SOURCE_CLASS, "Camel MQTT 5 source", False,
+                      "Copies device vitals from MQTT into device_data.", "Apache Camel"))
+    return found
+
+
+def _connector_info(cls: str, name: str, sink: bool, description: str, author: str) -> str:
+    return "\n".join([
+        "  {",
+        f"    {_hocon('class.name', cls)}",
+        f"    {_hocon('name', name)}",
+        f"    {_hocon('sink', sink)}",
+        f"    {_hocon('description', description)}",
+        f"    {_hocon('author', author)}",
+        "  }",
+    ])
+
+
 def render_agent_conf(
-    database: DatabaseLogin, accept_eula: bool, http_port: int, provisioning_dir: str
+    database: DatabaseLogin, accept_eula: bool, http_port: int, provisioning_dir: str,
+    mqtt_source: MqttSource = MqttSource.STREAM_REACTOR,
 ) -> str:
-    """Database, EULA, where provisioning.yaml lives, and the Snowflake connector's
-    registration for Lenses' topology view."""
+    """Database, EULA, where provisioning.yaml lives, and the registration of the connectors
+    Lenses does not ship (Snowflake's; the MQTT source unless it is Stream Reactor) for its
+    topology view."""
     lines = [
         "# Rendered by health-pipeline; edit the program, not this file.",
         _hocon("lenses.eula.accept", accept_eula),
@@ -116,13 +150,7 @@ def render_agent_conf(
         _hocon("lenses.storage.postgres.properties.sslmode", database.sslmode),
         _hocon("lenses.sql.execution.mode", "IN_PROC"),
         "lenses.connectors.info = [",
-        "  {",
-        f"    {_hocon('class.name', SNOWFLAKE_CONNECTOR_CLASS)}",
-        f"    {_hocon('name', 'Snowflake Kafka Connector')}",
-        f"    {_hocon('sink', True)}",
-        f"    {_hocon('description', 'Writes Kafka data into Snowflake for analytics.')}",
-        f"    {_hocon('author', 'Snowflake')}",
-        "  }",
+        ",\n".join(_connector_info(*info) for info in _custom_connectors(mqtt_source)),
         "]",
     ]
     return "\n".join(lines) + "\n"

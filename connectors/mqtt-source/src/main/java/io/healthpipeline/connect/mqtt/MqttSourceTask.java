@@ -20,9 +20,11 @@ import org.apache.kafka.connect.errors.ConnectException;
 import org.apache.kafka.connect.header.ConnectHeaders;
 import org.apache.kafka.connect.source.SourceRecord;
 import org.apache.kafka.connect.source.SourceTask;
+import org.eclipse.paho.client.mqttv3.IMqttActionListener;
 import org.eclipse.paho.client.mqttv3.IMqttDeliveryToken;
+import org.eclipse.paho.client.mqttv3.IMqttToken;
+import org.eclipse.paho.client.mqttv3.MqttAsyncClient;
 import org.eclipse.paho.client.mqttv3.MqttCallbackExtended;
-import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.MqttException;
 import org.eclipse.paho.client.mqttv3.MqttMessage;
@@ -34,6 +36,10 @@ import org.slf4j.LoggerFactory;
  * One MQTT subscription. Messages wait in a bounded queue (a full queue stops paho reading,
  * which pushes back on the broker); each is acknowledged to the broker in
  * {@link #commitRecord} once Kafka has its record, so a crash loses nothing the broker sent.
+ *
+ * <p>The asynchronous paho client is used because its callbacks run on paho's single callback
+ * thread: a blocking call there (a synchronous subscribe after a reconnect) would wait for an
+ * acknowledgement only that same thread can process, and no message would arrive again.
  */
 public final class MqttSourceTask extends SourceTask {
   private static final Logger LOG = LoggerFactory.getLogger(MqttSourceTask.class);
@@ -50,14 +56,16 @@ public final class MqttSourceTask extends SourceTask {
   private final AtomicLong count = new AtomicLong();
   private final AtomicLong unkeyed = new AtomicLong();
   private volatile long lastWarning;
+  private volatile boolean stopping;
   private MqttSourceConfig config;
-  private volatile MqttClient client;
+  private volatile MqttAsyncClient client;
   private String uri;
   private String filter;
   private String kafkaTopic;
   private String keyField;
   private int maxBatch;
   private int pollTimeoutMs;
+  private long timeoutMs;
 
   @Override
   public String version() {
@@ -74,6 +82,7 @@ public final class MqttSourceTask extends SourceTask {
     maxBatch = config.getInt(MqttSourceConfig.MAX_BATCH);
     pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
     int qos = config.getInt(MqttSourceConfig.QOS);
+    timeoutMs = 1000L * config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT);
 
     MqttConnectOptions options = new MqttConnectOptions();
     options.setCleanSession(config.getBoolean(MqttSourceConfig.CLEAN_SESSION));
@@ -86,14 +95,19 @@ public final class MqttSourceTask extends SourceTask {
       options.setPassword(config.getPassword(MqttSourceConfig.PASSWORD).value().toCharArray());
     }
     try {
-      client = new MqttClient(uri, config.getString(MqttSourceConfig.CLIENT_ID),
+      client = new MqttAsyncClient(uri, config.getString(MqttSourceConfig.CLIENT_ID),
           new MemoryPersistence());
       client.setManualAcks(true);
       // The callback comes first: a persistent session's queued messages arrive right after
       // the connection is accepted, before subscribe returns.
       client.setCallback(new Callback(qos));
-      client.connect(options);
-      client.subscribe(filter, qos);
+      client.connect(options).waitForCompletion();
+      IMqttToken subscribed = client.subscribe(filter, qos);
+      subscribed.waitForCompletion(timeoutMs);
+      int granted = subscribed.getGrantedQos().length > 0 ? subscribed.getGrantedQos()[0] : 0x80;
+      if (granted == 0x80) {
+        throw new MqttException(MqttException.REASON_CODE_SUBSCRIBE_FAILED);
+      }
     } catch (MqttException e) {
       closeQuietly();
       throw new ConnectException(describe(e), e);
@@ -107,6 +121,9 @@ public final class MqttSourceTask extends SourceTask {
     if (code >= 1 && code <= 5) {
       return String.format("MQTT broker %s refused the connection: %s (%d)", uri,
           e.getMessage(), code);
+    }
+    if (code == MqttException.REASON_CODE_SUBSCRIBE_FAILED) {
+      return String.format("MQTT broker %s refused the subscription to %s", uri, filter);
     }
     Throwable cause = e.getCause() != null ? e.getCause() : e;
     return String.format("cannot reach MQTT broker %s: %s", uri, cause.getMessage());
@@ -128,8 +145,20 @@ public final class MqttSourceTask extends SourceTask {
       // not acknowledged, so records still in flight are not acknowledged again.
       connection.incrementAndGet();
       LOG.info("Reconnected to {}", serverUri);
+      // Needed after a clean session (or a broker that lost its state), harmless otherwise.
+      // Never wait here: this is paho's callback thread, which completes the subscription.
       try {
-        client.subscribe(filter, qos); // needed after a clean session, harmless otherwise
+        client.subscribe(filter, qos, null, new IMqttActionListener() {
+          @Override
+          public void onSuccess(IMqttToken token) {
+          }
+
+          @Override
+          public void onFailure(IMqttToken token, Throwable error) {
+            LOG.error("Could not subscribe to {} again after reconnecting: {}", filter,
+                error.getMessage());
+          }
+        });
       } catch (MqttException e) {
         LOG.error("Could not subscribe to {} again after reconnecting: {}", filter, describe(e));
       }
@@ -142,8 +171,15 @@ public final class MqttSourceTask extends SourceTask {
 
     @Override
     public void messageArrived(String topic, MqttMessage message) throws InterruptedException {
-      queue.put(new Incoming(message.getId(), message.getQos(), topic, message.getPayload(),
-          connection.get()));
+      Incoming incoming = new Incoming(message.getId(), message.getQos(), topic,
+          message.getPayload(), connection.get());
+      // A full queue holds paho (and so the broker) back; on stop the message is left
+      // unacknowledged, and the broker sends it again to the next session.
+      while (!queue.offer(incoming, 100, TimeUnit.MILLISECONDS)) {
+        if (stopping) {
+          return;
+        }
+      }
     }
 
     @Override
@@ -210,7 +246,7 @@ public final class MqttSourceTask extends SourceTask {
   @Override
   public void commitRecord(SourceRecord record, RecordMetadata metadata) {
     Incoming message = unacknowledged.remove(record);
-    MqttClient current = client;
+    MqttAsyncClient current = client;
     if (message == null || current == null || message.connection() != connection.get()) {
       return;
     }
@@ -227,22 +263,30 @@ public final class MqttSourceTask extends SourceTask {
     closeQuietly();
   }
 
+  /** Disconnects within a few seconds whatever state paho is in; never throws. */
   private void closeQuietly() {
-    MqttClient current = client;
+    stopping = true;
+    MqttAsyncClient current = client;
     client = null;
+    queue.clear(); // unblocks a callback waiting for room
     if (current == null) {
       return;
     }
     try {
       if (current.isConnected()) {
-        current.disconnect(2_000);
+        current.disconnect(1_000).waitForCompletion(3_000);
       }
-    } catch (MqttException e) {
+    } catch (MqttException | RuntimeException e) {
       LOG.warn("Disconnecting from {}: {}", uri, e.getMessage());
+      try {
+        current.disconnectForcibly(0, 1_000);
+      } catch (MqttException | RuntimeException ignored) {
+        // closing below regardless
+      }
     }
     try {
       current.close(true);
-    } catch (MqttException e) {
+    } catch (MqttException | RuntimeException e) {
       LOG.warn("Closing the MQTT client: {}", e.getMessage());
     }
     queue.clear();
