@@ -1,15 +1,25 @@
 """HIPAA-minded guardrails for the health-pipeline stacks, as CrossGuard resource policies.
 
 Importing this module starts nothing; `policies/__main__.py` serves POLICIES to the CLI, and
-the tests call each policy directly. A stack is production when its name is `prod` or starts
-with `prod-`, or is listed in HEALTH_PIPELINE_PROD_STACKS (comma-separated); production-only
-rules do not apply elsewhere.
+the tests call each policy directly. Every rule's docstring says why it has its level;
+policies/README.md has the table.
+
+Production: a stack is production when its name (read from the resource's URN) is `prod` or
+starts with `prod-`, or is listed in HEALTH_PIPELINE_PROD_STACKS (comma-separated).
+Production-only rules report nothing elsewhere. CrossGuard levels are per policy, not per
+stack, so "mandatory in prod, not in dev" is a mandatory rule that applies to prod only.
 
 About secrets: CrossGuard hands policies every input already decrypted and does not say which
-were secrets (pulumi/pulumi-policy#241). So `credentials-are-secret` checks what it can see:
-that each property holding a credential is listed in the resource's additionalSecretOutputs,
-which keeps it encrypted in state and masked in previews and outputs. That the program passes
-those inputs as secrets is checked by the unit tests, under the mock engine, which does see it.
+were secrets (pulumi_policy's Analyze deserialises the properties without keeping the secret
+marker; pulumi/pulumi-policy#241). So `credentials-are-secret` checks what it can see: that
+each property holding a credential is listed in the resource's additionalSecretOutputs, which
+keeps it encrypted in state and masked in previews and outputs. That the program also passes
+those inputs as secrets is checked by tests/test_policies.py under the mock engine, which
+does see the secret envelopes.
+
+During `pulumi preview`, reading a value that is not known yet raises UnknownValueError; the
+policy server turns that into an advisory "can't run policy during preview" for that resource
+and policy, and the rule runs for real on `pulumi up`, when the inputs are known.
 """
 
 from __future__ import annotations
@@ -47,8 +57,18 @@ PROVIDER_CREDENTIALS = {
 CREDENTIAL_ENV = re.compile(r"PASS(WORD)?$|PASSWORD|SECRET|TOKEN|PRIVATE_KEY|API_KEY|AGENT_KEY"
                             r"|CREDENTIAL", re.IGNORECASE)
 CREDENTIAL_CONFIG = re.compile(r"password|private\.key|secret|token", re.IGNORECASE)
+CREDENTIAL_CONTENT = re.compile(
+    r"(password|passwd|secret|token|agent_?key|private[._ ]?key)\s*[:=]"  # key: v / key = v
+    r"|^[^\s:#]+:\$\d+\$",  # a Mosquitto/crypt password-file line, user:$7$...
+    re.IGNORECASE | re.MULTILINE)
+"""A credential assignment in an uploaded file (`password: ...`, `...password = "..."`,
+`password="..."` in a JAAS line) or a password-file hash line. `password_file <path>`
+is not one."""
 MQTT_URL_KEYS = ("connect.mqtt.hosts", "mqtt.server.uri", "camel.kamelet.mqtt5-source.brokerUrl")
 WEEK_MS = 7 * 24 * 3600 * 1000
+CHANNEL_TAG_WORDS = frozenset({"latest", "preview", "nightly", "edge", "snapshot", "dev",
+                               "main", "master", "stable", "current"})
+"""Tag words that name a release channel, which moves, rather than a release."""
 
 Validation = Callable[[ResourceValidationArgs, ReportViolation], None]
 
@@ -60,13 +80,14 @@ def stack_of(urn: str) -> str:
 
 def is_production(stack: str) -> bool:
     extra = {s.strip() for s in os.environ.get("HEALTH_PIPELINE_PROD_STACKS", "").split(",")}
-    return stack == "prod" or stack.startswith("prod-") or stack in extra
+    return stack == "prod" or stack.startswith("prod-") or stack in extra - {""}
 
 
 def _production_only(validate: Validation) -> Validation:
     def wrapped(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if is_production(stack_of(args.urn)):
             validate(args, report)
+    wrapped.__doc__ = validate.__doc__
     return wrapped
 
 
@@ -75,6 +96,7 @@ def _for(*types: str) -> Callable[[Validation], Validation]:
         def wrapped(args: ResourceValidationArgs, report: ReportViolation) -> None:
             if args.resource_type in types:
                 validate(args, report)
+        wrapped.__doc__ = validate.__doc__
         return wrapped
     return decorate
 
@@ -83,10 +105,16 @@ def _env_names(props: Mapping[str, Any]) -> list[str]:
     return [str(entry).split("=", 1)[0] for entry in props.get("envs") or []]
 
 
+def _upload_contents(props: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(file, content) of each upload given inline (uploads from a source file have none)."""
+    return [(str(u.get("file", "")), str(u.get("content") or ""))
+            for u in props.get("uploads") or []]
+
+
 def _mosquitto_conf(props: Mapping[str, Any]) -> str | None:
-    for upload in props.get("uploads") or []:
-        if str(upload.get("file", "")).endswith("mosquitto.conf"):
-            return str(upload.get("content") or "")
+    for file, content in _upload_contents(props):
+        if file.endswith("mosquitto.conf"):
+            return content
     return None
 
 
@@ -97,10 +125,16 @@ def _conf_lines(conf: str) -> list[list[str]]:
 
 # 1. Credentials ----------------------------------------------------------------------------
 
-def _credential_properties(args: ResourceValidationArgs) -> list[str]:
+def credential_properties(args: ResourceValidationArgs) -> list[str]:
+    """The top-level properties of a resource that hold a credential."""
     props = args.props
     if args.resource_type == CONTAINER:
-        return ["envs"] if any(CREDENTIAL_ENV.search(n) for n in _env_names(props)) else []
+        found = []
+        if any(CREDENTIAL_ENV.search(n) for n in _env_names(props)):
+            found.append("envs")
+        if any(CREDENTIAL_CONTENT.search(content) for _, content in _upload_contents(props)):
+            found.append("uploads")
+        return found
     if args.resource_type == CONNECTOR:
         config = props.get("config") or {}
         return ["config"] if any(CREDENTIAL_CONFIG.search(k) for k in config) else []
@@ -110,8 +144,10 @@ def _credential_properties(args: ResourceValidationArgs) -> list[str]:
 
 
 def _credentials_are_secret(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: a credential in plain text in state or in a preview is a leak
+    whatever the stack, and dev stacks hold real Snowflake keys."""
     marked = set(args.opts.additional_secret_outputs or [])
-    for prop in _credential_properties(args):
+    for prop in credential_properties(args):
         if prop not in marked:
             report(f"{args.resource_type} {args.name}: '{prop}' holds a credential but is not "
                    "in additionalSecretOutputs; pass it as a secret and list it there, so "
@@ -122,6 +158,8 @@ def _credentials_are_secret(args: ResourceValidationArgs, report: ReportViolatio
 
 @_for(*SERVICE_USERS)
 def _service_user_has_no_password(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: a password on a service user is a second, weaker way in to the
+    warehouse that holds the patient data, in every account."""
     if args.props.get("password"):
         report(f"{args.name}: a Snowflake service user authenticates with its key pair only; "
                "remove 'password'.")
@@ -134,6 +172,8 @@ def _service_user_has_no_password(args: ResourceValidationArgs, report: ReportVi
 @_for(TOPIC)
 @_production_only
 def _production_topic_durability(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory in production, not applied elsewhere: dev runs one broker with one-minute
+    retention on purpose; production must not lose readings to one broker failure."""
     config = args.props.get("config") or {}
     replication = int(args.props.get("replicationFactor") or 0)
     if replication < 3:
@@ -154,6 +194,8 @@ def _production_topic_durability(args: ResourceValidationArgs, report: ReportVio
 @_for(*STATEFUL)
 @_production_only
 def _production_state_is_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory in production, not applied elsewhere: `scripts/down` must be able to tear
+    dev down; in production a mistaken delete loses patient data or access to it."""
     if not args.opts.protect:
         report(f"{args.resource_type} {args.name} holds data or access in production; set "
                "protect (protectStatefulResources: true).")
@@ -163,6 +205,8 @@ def _production_state_is_protected(args: ResourceValidationArgs, report: ReportV
 
 @_for(CONTAINER)
 def _not_privileged(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: no service here needs it, and a privileged container owns the
+    host, dev laptops included."""
     if args.props.get("privileged"):
         report(f"container {args.props.get('name')}: privileged containers may not run patient "
                "data services.")
@@ -170,38 +214,72 @@ def _not_privileged(args: ResourceValidationArgs, report: ReportViolation) -> No
 
 @_for(CONTAINER)
 def _has_healthcheck(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere (stricter than prod-only): `pulumi up` waits for each container to
+    report healthy, on dev too, so a container without a check would be 'up' while broken."""
     tests = (args.props.get("healthcheck") or {}).get("tests") or []
     if not tests or tests[0] == "NONE":
         report(f"container {args.props.get('name')}: needs a healthcheck, so `pulumi up` waits "
                "for a service that works and Docker restarts one that does not.")
 
 
-def _image_problem(reference: str) -> str | None:
-    if "@sha256:" in reference:
-        return None
-    last = reference.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return "has no tag (it means :latest)"
-    if last.rsplit(":", 1)[1] == "latest":
-        return "uses the moving tag :latest"
-    return None
+def _split_reference(reference: str) -> tuple[str | None, str | None]:
+    """(tag, digest) of an image reference; a registry port is not a tag."""
+    name, _, digest = reference.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else None
+    return tag, digest or None
+
+
+def _image_reference(args: ResourceValidationArgs) -> str | None:
+    key = "name" if args.resource_type == REMOTE_IMAGE else "image"
+    reference = str(args.props.get(key) or "")
+    if args.resource_type == CONTAINER and reference.startswith("sha256:"):
+        return None  # an image id: the RemoteImage it came from is checked itself
+    return reference
 
 
 @_for(REMOTE_IMAGE, CONTAINER)
 def _image_is_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    key = "name" if args.resource_type == REMOTE_IMAGE else "image"
-    reference = str(args.props.get(key) or "")
-    if args.resource_type == CONTAINER and reference.startswith("sha256:"):
-        return  # an image id: the RemoteImage it came from is checked itself
-    problem = _image_problem(reference)
-    if problem:
-        report(f"image {reference!r} {problem}; pin an explicit version tag or a digest.")
+    """Mandatory everywhere: an untagged or :latest image changes under the stack without a
+    diff, in dev as much as in prod (the settings refuse both already)."""
+    reference = _image_reference(args)
+    if reference is None:
+        return
+    tag, digest = _split_reference(reference)
+    if digest:
+        return
+    if tag is None:
+        report(f"image {reference!r} has no tag (it means :latest); pin an explicit version "
+               "tag or a digest.")
+    elif tag == "latest":
+        report(f"image {reference!r} uses the moving tag :latest; pin an explicit version tag "
+               "or a digest.")
+
+
+@_for(REMOTE_IMAGE, CONTAINER)
+def _image_is_a_release(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Advisory: a tag such as `6-preview` is explicit but names a release channel that the
+    vendor moves. Advisory because the Lenses 6 images are published only that way; pin them
+    by digest (`lensting/lenses-hq:6-preview@sha256:...`) to clear it, then make it
+    mandatory."""
+    reference = _image_reference(args)
+    if reference is None:
+        return
+    tag, digest = _split_reference(reference)
+    if digest or tag is None or tag == "latest":
+        return  # a digest is exact; no tag or latest is image-pinned's (mandatory) finding
+    words = set(re.split(r"[-_.+]", tag.lower()))
+    if not re.search(r"\d+\.\d+", tag) or words & CHANNEL_TAG_WORDS:
+        report(f"image {reference!r}: tag {tag!r} names a release channel, not a release "
+               "(no major.minor version, or a channel word); add the digest it resolves to.")
 
 
 # 8. MQTT access ----------------------------------------------------------------------------
 
 @_for(CONTAINER)
 def _mqtt_not_anonymous(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: devices publish patient vitals; an anonymous client could read
+    or forge them, and dev listens on the same ports."""
     conf = _mosquitto_conf(args.props)
     if conf is None:
         return
@@ -220,6 +298,8 @@ def _mqtt_not_anonymous(args: ResourceValidationArgs, report: ReportViolation) -
 @_for(KAFKA_PROVIDER)
 @_production_only
 def _production_kafka_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory in production, not applied elsewhere: the local fast-data-dev broker is
+    PLAINTEXT on 127.0.0.1; production Kafka is a managed cluster reached over the network."""
     # Provider inputs arrive JSON-encoded ("true") from the engine, plain (true) from code.
     if str(args.props.get("tlsEnabled")).lower() != "true":
         report(f"{args.name}: production Kafka traffic must use TLS (kafkaSecurityProtocol SSL "
@@ -229,6 +309,9 @@ def _production_kafka_tls(args: ResourceValidationArgs, report: ReportViolation)
 @_for(CONNECTOR, CONTAINER)
 @_production_only
 def _production_mqtt_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Advisory in production, not applied elsewhere: prod's Mosquitto has no TLS listener
+    yet (plaintext 1883/9001, devices and the MQTT source included), so this warns until it
+    has one; then make it mandatory."""
     if args.resource_type == CONNECTOR:
         config = args.props.get("config") or {}
         for key in MQTT_URL_KEYS:
@@ -243,68 +326,46 @@ def _production_mqtt_tls(args: ResourceValidationArgs, report: ReportViolation) 
                "(certfile); production devices should connect over TLS.")
 
 
+def _policy(name: str, description: str, level: EnforcementLevel,
+            validate: Validation) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(name=name, description=description,
+                                    enforcement_level=level, validate=validate)
+
+
+MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
+
 POLICIES = [
-    ResourceValidationPolicy(
-        name="credentials-are-secret",
-        description="Credentials in container env, connector configs, processors and provider "
-                    "settings are secrets (listed in additionalSecretOutputs).",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_credentials_are_secret,
-    ),
-    ResourceValidationPolicy(
-        name="snowflake-service-user-key-pair-only",
-        description="Snowflake service users have no password and log in with an RSA key.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_service_user_has_no_password,
-    ),
-    ResourceValidationPolicy(
-        name="prod-topic-durability",
-        description="Production topics: replication factor >= 3, min.insync.replicas >= 2, "
-                    "retention >= 7 days.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_production_topic_durability,
-    ),
-    ResourceValidationPolicy(
-        name="prod-stateful-resources-protected",
-        description="Production volumes, topics, databases, roles and schemas are protected.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_production_state_is_protected,
-    ),
-    ResourceValidationPolicy(
-        name="container-not-privileged",
-        description="No container runs privileged.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_not_privileged,
-    ),
-    ResourceValidationPolicy(
-        name="container-has-healthcheck",
-        description="Every container has a healthcheck.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_has_healthcheck,
-    ),
-    ResourceValidationPolicy(
-        name="image-pinned",
-        description="Images are pinned to a version tag or digest, never latest.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_image_is_pinned,
-    ),
-    ResourceValidationPolicy(
-        name="mqtt-no-anonymous-access",
-        description="The MQTT broker refuses anonymous clients and has a password file.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_mqtt_not_anonymous,
-    ),
-    ResourceValidationPolicy(
-        name="prod-kafka-tls",
-        description="Production Kafka traffic uses TLS.",
-        enforcement_level=EnforcementLevel.MANDATORY,
-        validate=_production_kafka_tls,
-    ),
-    ResourceValidationPolicy(
-        name="prod-mqtt-tls",
-        description="Production MQTT traffic uses TLS (advisory until the broker has a TLS "
-                    "listener: prod's Mosquitto is plaintext on the internal network today).",
-        enforcement_level=EnforcementLevel.ADVISORY,
-        validate=_production_mqtt_tls,
-    ),
+    _policy("credentials-are-secret",
+            "Credentials in container env and uploaded files, connector configs, processors "
+            "and provider settings are secrets (listed in additionalSecretOutputs).",
+            MANDATORY, _credentials_are_secret),
+    _policy("snowflake-service-user-key-pair-only",
+            "Snowflake service users have no password and log in with an RSA key.",
+            MANDATORY, _service_user_has_no_password),
+    _policy("prod-topic-durability",
+            "Production topics: replication factor >= 3, min.insync.replicas >= 2, "
+            "retention >= 7 days.",
+            MANDATORY, _production_topic_durability),
+    _policy("prod-stateful-resources-protected",
+            "Production volumes, topics, databases, roles and schemas are protected.",
+            MANDATORY, _production_state_is_protected),
+    _policy("container-not-privileged", "No container runs privileged.",
+            MANDATORY, _not_privileged),
+    _policy("container-has-healthcheck", "Every container has a healthcheck.",
+            MANDATORY, _has_healthcheck),
+    _policy("image-pinned", "Images are pinned to a version tag or digest, never latest.",
+            MANDATORY, _image_is_pinned),
+    _policy("image-tag-is-a-release",
+            "Image tags name a release (major.minor), not a channel such as 6-preview; "
+            "advisory until the Lenses images are pinned by digest.",
+            ADVISORY, _image_is_a_release),
+    _policy("mqtt-no-anonymous-access",
+            "The MQTT broker refuses anonymous clients and has a password file.",
+            MANDATORY, _mqtt_not_anonymous),
+    _policy("prod-kafka-tls", "Production Kafka traffic uses TLS.",
+            MANDATORY, _production_kafka_tls),
+    _policy("prod-mqtt-tls",
+            "Production MQTT traffic uses TLS (advisory until the broker has a TLS "
+            "listener: prod's Mosquitto is plaintext on the internal network today).",
+            ADVISORY, _production_mqtt_tls),
 ]

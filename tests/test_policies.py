@@ -1,8 +1,14 @@
 """The policy pack: each policy against compliant and violating resources, then every policy
-over what the real program declares for dev and prod."""
+over what the real program declares for dev and prod, the docs' table against the pack, and
+the pack's entry point as the CLI runs it.
+
+Resources reach a policy the way the policy server hands them over: properties through
+pulumi_policy's own deserialize_properties (which drops the secret envelopes, as Analyze
+does) and wrapped in its unknown_checking_proxy."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from typing import Any
@@ -14,20 +20,30 @@ from pulumi_policy import (
     PolicyResourceOptions,
     ResourceValidationArgs,
 )
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from policies.guardrails import POLICIES, WEEK_MS, is_production, stack_of
-from tests.harness import ROOT, ProgramRun, Registered, unwrap
+from policies.guardrails import POLICIES, WEEK_MS, credential_properties, is_production, stack_of
+from tests.harness import ROOT, SECRET, ProgramRun, Registered, contains_secret
 
 BY_NAME = {p.name: p for p in POLICIES}
+MANDATORY = {p.name for p in POLICIES if p.enforcement_level is EnforcementLevel.MANDATORY}
+CONTAINER = "docker:index/container:Container"
+CONNECTOR = "pulumi-python:dynamic/connect:Connector"
+IMAGE = "docker:index/remoteImage:RemoteImage"
+TOPIC = "kafka:index/topic:Topic"
 CONF_OK = "listener 1883\nallow_anonymous false\npassword_file /mosquitto/config/passwd\n"
+CONF_FILE = "/mosquitto/config/mosquitto.conf"
 
 
 def _args(typ: str, props: dict[str, Any], stack: str = "prod", name: str = "r",
           protect: bool = False, secret_outputs: list[str] | None = None):
+    """A resource as the policy server builds it from the engine's request."""
     opts = PolicyResourceOptions(protect, [], None, [], PolicyCustomTimeouts(0, 0, 0),
                                  secret_outputs or [])
     urn = f"urn:pulumi:{stack}::health-pipeline::{typ}::{name}"
-    return ResourceValidationArgs(typ, props, urn, name, opts, None)
+    return ResourceValidationArgs(typ, unknown_checking_proxy(deserialize_properties(props)),
+                                  urn, name, opts, None)
 
 
 def violations(policy_name: str, args: ResourceValidationArgs) -> list[str]:
@@ -41,22 +57,50 @@ def _container(**props: Any) -> dict[str, Any]:
             "healthcheck": {"tests": ["CMD", "true"]}, **props}
 
 
+def _topic(replication: int, isr: str, retention: str) -> dict[str, Any]:
+    return {"name": "t", "replicationFactor": float(replication),
+            "config": {"min.insync.replicas": isr, "retention.ms": retention}}
+
+
+def _mosquitto(conf: str) -> dict[str, Any]:
+    return _container(uploads=[{"file": CONF_FILE, "content": conf}])
+
+
 CASES = [
     # policy, compliant args, violating args, words the violation must contain
     ("credentials-are-secret",
-     _args("docker:index/container:Container", _container(envs=["MB_DB_PASS=x", "MB_DB_PORT=1"]),
-           secret_outputs=["envs"]),
-     _args("docker:index/container:Container", _container(envs=["MB_DB_PASS=x"])),
+     _args(CONTAINER, _container(envs=["MB_DB_PASS=x", "MB_DB_PORT=1"]), secret_outputs=["envs"]),
+     _args(CONTAINER, _container(envs=["MB_DB_PASS=x"])),
      "'envs' holds a credential"),
     ("credentials-are-secret",
-     _args("pulumi-python:dynamic/connect:Connector",
-           {"config": {"connect.mqtt.password": "p"}}, secret_outputs=["config"]),
-     _args("pulumi-python:dynamic/connect:Connector", {"config": {"snowflake.private.key": "k"}}),
+     _args(CONTAINER, _container(envs=["MB_DB_PORT=1"], uploads=[
+         {"file": CONF_FILE, "content": CONF_OK}])),
+     _args(CONTAINER, _container(uploads=[
+         {"file": "/app/config.yaml", "content": "database:\n  password: hunter2\n"}])),
+     "'uploads' holds a credential"),
+    ("credentials-are-secret",
+     _args(CONTAINER, _container(uploads=[
+         {"file": "/mosquitto/config/passwd", "content": "device:$7$101$salt$hash\n"}]),
+         secret_outputs=["uploads"]),
+     _args(CONTAINER, _container(uploads=[
+         {"file": "/mosquitto/config/passwd", "content": "device:$7$101$salt$hash\n"}])),
+     "'uploads' holds a credential"),
+    ("credentials-are-secret",
+     _args(CONNECTOR, {"config": {"connect.mqtt.password": "p"}}, secret_outputs=["config"]),
+     _args(CONNECTOR, {"config": {"snowflake.private.key": "k"}}),
      "'config' holds a credential"),
     ("credentials-are-secret",
      _args("pulumi:providers:kafka", {"saslPassword": "p"}, secret_outputs=["saslPassword"]),
      _args("pulumi:providers:kafka", {"saslPassword": "p"}),
      "'saslPassword' holds a credential"),
+    ("credentials-are-secret",
+     _args("pulumi:providers:snowflake", {"user": "PULUMI_DEPLOY"}),
+     _args("pulumi:providers:snowflake", {"privateKey": "-----BEGIN PRIVATE KEY-----"}),
+     "'privateKey' holds a credential"),
+    ("credentials-are-secret",
+     _args("pulumi:providers:postgresql", {"password": "p"}, secret_outputs=["password"]),
+     _args("pulumi:providers:postgresql", {"password": "p"}, stack="dev"),
+     "'password' holds a credential"),
     ("credentials-are-secret",
      _args("pulumi-python:dynamic/lenses:Processor", {"password": "p"},
            secret_outputs=["password"]),
@@ -64,57 +108,89 @@ CASES = [
      "'password' holds a credential"),
     ("snowflake-service-user-key-pair-only",
      _args("snowflake:index/serviceUser:ServiceUser", {"rsaPublicKey": "MIIB"}),
-     _args("snowflake:index/serviceUser:ServiceUser", {"rsaPublicKey": "MIIB", "password": "x"}),
+     _args("snowflake:index/serviceUser:ServiceUser", {"rsaPublicKey": "MIIB", "password": "x"},
+           stack="dev"),
      "remove 'password'"),
+    ("snowflake-service-user-key-pair-only",
+     _args("snowflake:index/serviceUser:ServiceUser", {"rsaPublicKey2": "MIIB"}),
+     _args("snowflake:index/serviceUser:ServiceUser", {"loginName": "kafka_user"}),
+     "needs rsaPublicKey"),
     ("prod-topic-durability",
-     _args("kafka:index/topic:Topic", {"name": "t", "replicationFactor": 3, "config": {
-         "min.insync.replicas": "2", "retention.ms": str(WEEK_MS)}}),
-     _args("kafka:index/topic:Topic", {"name": "t", "replicationFactor": 3, "config": {
-         "min.insync.replicas": "2", "retention.ms": str(WEEK_MS - 1)}}),
+     _args(TOPIC, _topic(3, "2", str(WEEK_MS))),
+     _args(TOPIC, _topic(3, "2", str(WEEK_MS - 1))),
      "at least 7 days"),
     ("prod-topic-durability",
-     _args("kafka:index/topic:Topic", {"name": "t", "replicationFactor": 1, "config": {}},
-           stack="dev"),
-     _args("kafka:index/topic:Topic", {"name": "t", "replicationFactor": 2, "config": {
-         "min.insync.replicas": "2", "retention.ms": "-1"}}),
+     _args(TOPIC, _topic(1, "1", "60000"), stack="dev"),
+     _args(TOPIC, _topic(2, "2", "-1")),
      "replicationFactor 2"),
+    ("prod-topic-durability",
+     _args(TOPIC, _topic(3, "2", "-1"), stack="prod-eu"),
+     _args(TOPIC, _topic(3, "1", str(WEEK_MS)), stack="prod-eu"),
+     "min.insync.replicas 1"),
     ("prod-stateful-resources-protected",
      _args("postgresql:index/database:Database", {"name": "hq"}, protect=True),
      _args("postgresql:index/database:Database", {"name": "hq"}),
      "set protect"),
+    ("prod-stateful-resources-protected",
+     _args("docker:index/volume:Volume", {"name": "v"}, stack="dev"),
+     _args("snowflake:index/schema:Schema", {"name": "INGEST"}),
+     "set protect"),
     ("container-not-privileged",
-     _args("docker:index/container:Container", _container(privileged=False)),
-     _args("docker:index/container:Container", _container(privileged=True)),
+     _args(CONTAINER, _container(privileged=False)),
+     _args(CONTAINER, _container(privileged=True), stack="dev"),
      "privileged"),
     ("container-has-healthcheck",
-     _args("docker:index/container:Container", _container()),
-     _args("docker:index/container:Container", _container(healthcheck={"tests": ["NONE"]})),
+     _args(CONTAINER, _container()),
+     _args(CONTAINER, _container(healthcheck={"tests": ["NONE"]})),
+     "needs a healthcheck"),
+    ("container-has-healthcheck",
+     _args(CONTAINER, _container(), stack="dev"),
+     _args(CONTAINER, {"name": "hp-dev-x", "image": "sha256:abc"}, stack="dev"),
      "needs a healthcheck"),
     ("image-pinned",
-     _args("docker:index/remoteImage:RemoteImage", {"name": "registry:5000/pg@sha256:ab"}),
-     _args("docker:index/remoteImage:RemoteImage", {"name": "registry:5000/postgres"}),
+     _args(IMAGE, {"name": "registry:5000/pg@sha256:ab"}),
+     _args(IMAGE, {"name": "registry:5000/postgres"}),
      "has no tag"),
     ("image-pinned",
-     _args("docker:index/remoteImage:RemoteImage", {"name": "postgres:16.9"}),
-     _args("docker:index/container:Container", _container(image="postgres:latest")),
+     _args(IMAGE, {"name": "postgres:16.9"}),
+     _args(CONTAINER, _container(image="postgres:latest"), stack="dev"),
      "moving tag :latest"),
+    ("image-tag-is-a-release",
+     _args(IMAGE, {"name": "lensting/lenses-hq:6-preview@sha256:ab"}),
+     _args(IMAGE, {"name": "lensting/lenses-hq:6-preview"}),
+     "names a release channel"),
+    ("image-tag-is-a-release",
+     _args(IMAGE, {"name": "metabase/metabase:v0.64.2.2"}),
+     _args(IMAGE, {"name": "example/app:1.2-nightly"}, stack="dev"),
+     "names a release channel"),
+    ("image-tag-is-a-release",
+     _args(IMAGE, {"name": "registry:5000/postgres:16.9-alpine"}),
+     _args(IMAGE, {"name": "registry:5000/postgres:16"}),
+     "names a release channel"),
     ("mqtt-no-anonymous-access",
-     _args("docker:index/container:Container", _container(uploads=[
-         {"file": "/mosquitto/config/mosquitto.conf", "content": CONF_OK}])),
-     _args("docker:index/container:Container", _container(uploads=[
-         {"file": "/mosquitto/config/mosquitto.conf",
-          "content": CONF_OK + "allow_anonymous true\n"}])),
+     _args(CONTAINER, _mosquitto(CONF_OK)),
+     _args(CONTAINER, _mosquitto(CONF_OK + "allow_anonymous true\n"), stack="dev"),
      "'allow_anonymous false' exactly once"),
+    ("mqtt-no-anonymous-access",
+     _args(CONTAINER, _container(uploads=[{"file": "/app/config.yaml", "content": "a: 1"}])),
+     _args(CONTAINER, _mosquitto("listener 1883\nallow_anonymous false\n")),
+     "has no password_file"),
     ("prod-kafka-tls",
      _args("pulumi:providers:kafka", {"tlsEnabled": "true"}),
      _args("pulumi:providers:kafka", {"tlsEnabled": False}),
      "must use TLS"),
+    ("prod-kafka-tls",
+     _args("pulumi:providers:kafka", {"tlsEnabled": "false"}, stack="dev"),
+     _args("pulumi:providers:kafka", {}, stack="prod-eu"),
+     "must use TLS"),
     ("prod-mqtt-tls",
-     _args("pulumi-python:dynamic/connect:Connector",
-           {"config": {"name": "s", "mqtt.server.uri": "ssl://mqtt:8883"}}),
-     _args("pulumi-python:dynamic/connect:Connector",
-           {"config": {"name": "s", "connect.mqtt.hosts": "tcp://mqtt:1883"}}),
+     _args(CONNECTOR, {"config": {"name": "s", "mqtt.server.uri": "ssl://mqtt:8883"}}),
+     _args(CONNECTOR, {"config": {"name": "s", "connect.mqtt.hosts": "tcp://mqtt:1883"}}),
      "should use ssl://"),
+    ("prod-mqtt-tls",
+     _args(CONTAINER, _mosquitto(CONF_OK + "listener 8883\ncertfile /c/server.crt\n")),
+     _args(CONTAINER, _mosquitto(CONF_OK)),
+     "no TLS listener"),
 ]
 
 
@@ -126,24 +202,34 @@ def test_policy_passes_the_compliant_and_flags_the_violating(policy, good, bad, 
     assert found and words in found[0], found
 
 
-def test_every_policy_has_a_case_and_a_deliberate_level() -> None:
+def test_every_policy_has_cases_and_a_deliberate_level() -> None:
     assert {c[0] for c in CASES} == set(BY_NAME)
     advisory = {p.name for p in POLICIES if p.enforcement_level is EnforcementLevel.ADVISORY}
-    assert advisory == {"prod-mqtt-tls"}
-    assert all(p.enforcement_level in (EnforcementLevel.ADVISORY, EnforcementLevel.MANDATORY)
-               for p in POLICIES)
+    assert advisory == {"prod-mqtt-tls", "image-tag-is-a-release"}
+    assert set(BY_NAME) - advisory == MANDATORY
 
 
 def test_production_is_recognised_from_the_urn(monkeypatch) -> None:
     assert stack_of("urn:pulumi:prod-eu::health-pipeline::kafka:index/topic:Topic::t") == "prod-eu"
     assert is_production("prod") and is_production("prod-eu") and not is_production("dev")
+    assert not is_production("production-like") and not is_production("")
     monkeypatch.setenv("HEALTH_PIPELINE_PROD_STACKS", "hospital-a, hospital-b")
-    assert is_production("hospital-b")
+    assert is_production("hospital-b") and not is_production("")
+    found = violations("prod-topic-durability", _args(TOPIC, _topic(1, "1", "1"), "hospital-a"))
+    assert len(found) == 3, found
+
+
+def test_a_value_unknown_in_preview_is_left_to_the_policy_server() -> None:
+    """Reading an unknown input raises UnknownValueError, which the server reports as an
+    advisory "can't run policy during preview"; `pulumi up` runs the rule on known values."""
+    args = _args(CONTAINER, _container(envs=[UNKNOWN_STRING_VALUE]))
+    with pytest.raises(UnknownValueError):
+        violations("credentials-are-secret", args)
 
 
 def _declared_args(resource: Registered, stack: str) -> ResourceValidationArgs:
     """A resource as the engine hands it to a policy: inputs decrypted, options alongside."""
-    return _args(resource.type, unwrap(resource.inputs), stack, resource.name,
+    return _args(resource.type, resource.inputs, stack, resource.name,
                  resource.protect, resource.additional_secret_outputs)
 
 
@@ -158,34 +244,92 @@ def _findings(run: ProgramRun) -> dict[str, list[str]]:
     return found
 
 
+LENSES_CHANNEL_TAGS = sorted(
+    f"image 'lensting/lenses-{part}:6-preview': tag '6-preview' names a release channel, not "
+    "a release (no major.minor version, or a channel word); add the digest it resolves to."
+    for part in ("hq", "agent"))
+
+
 def test_prod_has_no_mandatory_violation_and_only_the_known_advisories(prod) -> None:
     found = _findings(prod)
-    mandatory = {name: f for name, f in found.items()
-                 if f and BY_NAME[name].enforcement_level is EnforcementLevel.MANDATORY}
-    assert mandatory == {}
+    assert {name: f for name, f in found.items() if f and name in MANDATORY} == {}
     assert sorted(found["prod-mqtt-tls"]) == sorted([
         "connector health_mqtt_source: connect.mqtt.hosts is tcp://mqtt.health.internal:1883; "
         "production MQTT should use ssl://.",
         "container health-pipeline-prod-mosquitto: mosquitto.conf has no TLS listener "
         "(certfile); production devices should connect over TLS.",
     ])
+    assert sorted(found["image-tag-is-a-release"]) == LENSES_CHANNEL_TAGS
+    assert {name for name, f in found.items() if f} == {"prod-mqtt-tls", "image-tag-is-a-release"}
 
 
 def test_dev_has_findings_only_where_a_rule_is_advisory(dev) -> None:
     found = _findings(dev)
-    assert {name for name, f in found.items()
-            if f and BY_NAME[name].enforcement_level is EnforcementLevel.MANDATORY} == set()
-    assert found["prod-topic-durability"] == [], "production rules do not apply to dev"
+    assert {name: f for name, f in found.items() if f and name in MANDATORY} == {}
+    assert {name: sorted(f) for name, f in found.items() if f} == {
+        "image-tag-is-a-release": LENSES_CHANNEL_TAGS}
 
 
 def test_the_real_program_exercises_every_resource_rule(prod) -> None:
-    """The rules are not vacuous over the real program: each type they inspect is declared."""
+    """The rules are not vacuous over the real program: each type they inspect is declared,
+    and the production-only ones see a production stack."""
     types = {r.type for r in prod.resources}
-    for typ in ("docker:index/container:Container", "docker:index/remoteImage:RemoteImage",
-                "kafka:index/topic:Topic", "pulumi-python:dynamic/connect:Connector",
-                "pulumi:providers:kafka", "snowflake:index/serviceUser:ServiceUser",
-                "postgresql:index/database:Database"):
+    for typ in (CONTAINER, IMAGE, TOPIC, CONNECTOR, "pulumi:providers:kafka",
+                "pulumi-python:dynamic/lenses:Processor",
+                "snowflake:index/serviceUser:ServiceUser", "postgresql:index/database:Database"):
         assert typ in types, typ
+    assert is_production(stack_of(prod.of_type(TOPIC)[0].urn))
+
+
+def test_prod_without_protect_would_be_flagged_on_every_stateful_resource(prod) -> None:
+    """Were `protect` dropped (protectStatefulResources: false), the rule would stop prod on
+    each volume, topic, database, role and Snowflake schema the program declares."""
+    flagged: set[tuple[str, str]] = set()
+    for r in prod.resources:
+        args = _args(r.type, r.inputs, "prod", r.name, False, r.additional_secret_outputs)
+        if violations("prod-stateful-resources-protected", args):
+            flagged.add((r.type, r.name))
+    assert flagged == {(r.type, r.name) for r in prod.resources if r.protect}
+    assert {typ for typ, _ in flagged} == {
+        "docker:index/volume:Volume", TOPIC, "postgresql:index/database:Database",
+        "postgresql:index/role:Role", "snowflake:index/database:Database",
+        "snowflake:index/schema:Schema"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_what_the_credentials_rule_inspects_the_program_passes_as_secrets(runs, stack) -> None:
+    """The policy sees decrypted values, so it checks additionalSecretOutputs; this closes the
+    loop under mocks, which see the secret envelopes: every property the rule counts as a
+    credential is also passed as a secret."""
+    checked = []
+    for resource in runs[stack].resources:
+        for prop in credential_properties(_declared_args(resource, stack)):
+            checked.append((resource.name, prop))
+            assert contains_secret(resource.inputs[prop]), (resource.name, prop)
+    # Mosquitto's password file, Lenses HQ's config and the agent's, Metabase's MB_DB_PASS,
+    # both connectors' configs, the processors' HQ password, the Postgres provider's.
+    assert {("mqtt-mosquitto", "uploads"), ("lenses-lenses-hq", "uploads"),
+            ("lenses-lenses-agent", "uploads"), ("metabase-metabase", "envs"),
+            ("connectors-mqtt-source", "config"), ("connectors-snowflake-sink", "config"),
+            ("processors-heart_rate", "password"), ("postgres-provider", "password"),
+            ("snowflake-provider", "privateKey")} <= set(checked)
+    if stack == "prod":
+        assert ("kafka-provider", "saslPassword") in checked
+
+
+def test_the_secret_envelope_is_what_the_server_drops() -> None:
+    """A policy never sees the envelope: the server's deserialisation unwraps it, so a secret
+    credential without additionalSecretOutputs is still flagged."""
+    args = _args("pulumi:providers:kafka", {"saslPassword": {**SECRET, "value": "p"}})
+    assert args.props["saslPassword"] == "p"
+    assert violations("credentials-are-secret", args)
+
+
+def test_the_readme_documents_every_policy_at_its_level() -> None:
+    readme = (ROOT / "policies" / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (\w+)", readme, flags=re.MULTILINE))
+    assert rows == {p.name: p.enforcement_level.value for p in POLICIES}
+    assert "pulumi preview --stack prod --policy-pack policies" in readme
 
 
 def test_the_pack_entry_point_serves_every_policy_at_its_level() -> None:
@@ -208,4 +352,5 @@ def test_the_pack_entry_point_serves_every_policy_at_its_level() -> None:
     assert info.name == "health-pipeline-guardrails"
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert set(levels) == set(BY_NAME)
+    assert levels["prod-mqtt-tls"] == levels["image-tag-is-a-release"]
     assert levels["prod-mqtt-tls"] != levels["credentials-are-secret"]
