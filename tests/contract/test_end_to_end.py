@@ -188,3 +188,25 @@ def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
     assert f"tcp://127.0.0.1:{mqtt_server.port}" in trace
     assert "Not authorized" in trace
     assert wrong not in trace
+
+
+def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
+    own, kafka_server, connect_server, mqtt_server, source
+) -> None:
+    """paho reconnects by itself; the connector subscribes again without blocking paho's
+    callback thread (a blocking subscribe there stalled delivery for good)."""
+    topic = f"device_data_{uuid.uuid4().hex[:6]}"
+    _create_topic(kafka_server, own, topic)
+    props = source(**{"kafka.topic": topic, "mqtt.client.id": f"e2e-{topic}"})
+    _status(connect_server, props["name"], "RUNNING")
+    mqtt_server.restart()
+    deadline = time.monotonic() + 30
+    while f"e2e-{topic}" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
+        assert time.monotonic() < deadline, "the connector did not reconnect"
+        time.sleep(0.2)
+    summary = _simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "200",
+                        "--rate", "0", "--seed", "5")
+    assert summary.startswith("sent 200, acknowledged 200, failed 0,"), summary
+    records = _records(kafka_server, topic, 200, timeout=60)
+    assert len(records) == 200
+    assert _status(connect_server, props["name"], "RUNNING")["connector"]["state"] == "RUNNING"

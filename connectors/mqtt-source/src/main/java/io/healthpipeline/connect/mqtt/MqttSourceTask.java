@@ -57,6 +57,8 @@ public final class MqttSourceTask extends SourceTask {
   private final AtomicLong unkeyed = new AtomicLong();
   private volatile long lastWarning;
   private volatile boolean stopping;
+  private volatile String subscriptionRefused;
+  private int qos;
   private MqttSourceConfig config;
   private volatile MqttAsyncClient client;
   private String uri;
@@ -65,7 +67,6 @@ public final class MqttSourceTask extends SourceTask {
   private String keyField;
   private int maxBatch;
   private int pollTimeoutMs;
-  private long timeoutMs;
 
   @Override
   public String version() {
@@ -81,8 +82,7 @@ public final class MqttSourceTask extends SourceTask {
     keyField = config.getString(MqttSourceConfig.KEY_FIELD);
     maxBatch = config.getInt(MqttSourceConfig.MAX_BATCH);
     pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
-    int qos = config.getInt(MqttSourceConfig.QOS);
-    timeoutMs = 1000L * config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT);
+    qos = config.getInt(MqttSourceConfig.QOS);
 
     MqttConnectOptions options = new MqttConnectOptions();
     options.setCleanSession(config.getBoolean(MqttSourceConfig.CLEAN_SESSION));
@@ -100,19 +100,43 @@ public final class MqttSourceTask extends SourceTask {
       client.setManualAcks(true);
       // The callback comes first: a persistent session's queued messages arrive right after
       // the connection is accepted, before subscribe returns.
-      client.setCallback(new Callback(qos));
+      client.setCallback(new Callback());
       client.connect(options).waitForCompletion();
-      IMqttToken subscribed = client.subscribe(filter, qos);
-      subscribed.waitForCompletion(timeoutMs);
-      int granted = subscribed.getGrantedQos().length > 0 ? subscribed.getGrantedQos()[0] : 0x80;
-      if (granted == 0x80) {
-        throw new MqttException(MqttException.REASON_CODE_SUBSCRIBE_FAILED);
-      }
     } catch (MqttException e) {
       closeQuietly();
       throw new ConnectException(describe(e), e);
     }
-    LOG.info("Subscribed to {} at {} (QoS {}), writing to {}", filter, uri, qos, kafkaTopic);
+    subscribe(client);
+    LOG.info("Connected to {}, subscribing to {} (QoS {}), writing to {}", uri, filter, qos,
+        kafkaTopic);
+  }
+
+  /**
+   * Subscribes without waiting: a persistent session's backlog arrives before the SUBACK and
+   * can fill the queue before poll() runs, and in a callback waiting would block the very
+   * thread that completes the subscription. A refusal fails the task at the next poll.
+   */
+  private void subscribe(MqttAsyncClient current) {
+    try {
+      current.subscribe(filter, qos, null, new IMqttActionListener() {
+        @Override
+        public void onSuccess(IMqttToken token) {
+          int[] granted = token.getGrantedQos();
+          if (granted.length > 0 && granted[0] == 0x80) {
+            subscriptionRefused = String.format(
+                "MQTT broker %s refused the subscription to %s", uri, filter);
+          }
+        }
+
+        @Override
+        public void onFailure(IMqttToken token, Throwable error) {
+          // A lost connection: paho reconnects and connectComplete subscribes again.
+          LOG.warn("Subscribing to {} failed: {}", filter, error.getMessage());
+        }
+      });
+    } catch (MqttException e) {
+      LOG.warn("Subscribing to {} failed: {}", filter, describe(e));
+    }
   }
 
   /** One line naming the broker and paho's reason; never a credential. */
@@ -122,20 +146,11 @@ public final class MqttSourceTask extends SourceTask {
       return String.format("MQTT broker %s refused the connection: %s (%d)", uri,
           e.getMessage(), code);
     }
-    if (code == MqttException.REASON_CODE_SUBSCRIBE_FAILED) {
-      return String.format("MQTT broker %s refused the subscription to %s", uri, filter);
-    }
     Throwable cause = e.getCause() != null ? e.getCause() : e;
     return String.format("cannot reach MQTT broker %s: %s", uri, cause.getMessage());
   }
 
   private final class Callback implements MqttCallbackExtended {
-    private final int qos;
-
-    Callback(int qos) {
-      this.qos = qos;
-    }
-
     @Override
     public void connectComplete(boolean reconnect, String serverUri) {
       if (!reconnect) {
@@ -146,21 +161,9 @@ public final class MqttSourceTask extends SourceTask {
       connection.incrementAndGet();
       LOG.info("Reconnected to {}", serverUri);
       // Needed after a clean session (or a broker that lost its state), harmless otherwise.
-      // Never wait here: this is paho's callback thread, which completes the subscription.
-      try {
-        client.subscribe(filter, qos, null, new IMqttActionListener() {
-          @Override
-          public void onSuccess(IMqttToken token) {
-          }
-
-          @Override
-          public void onFailure(IMqttToken token, Throwable error) {
-            LOG.error("Could not subscribe to {} again after reconnecting: {}", filter,
-                error.getMessage());
-          }
-        });
-      } catch (MqttException e) {
-        LOG.error("Could not subscribe to {} again after reconnecting: {}", filter, describe(e));
+      MqttAsyncClient current = client;
+      if (current != null) {
+        subscribe(current);
       }
     }
 
@@ -189,6 +192,9 @@ public final class MqttSourceTask extends SourceTask {
 
   @Override
   public List<SourceRecord> poll() throws InterruptedException {
+    if (subscriptionRefused != null) {
+      throw new ConnectException(subscriptionRefused);
+    }
     Incoming first = queue.poll(pollTimeoutMs, TimeUnit.MILLISECONDS);
     if (first == null) {
       return null;
