@@ -36,10 +36,9 @@ from components.kafka import MQTT_SOURCE_PLUGIN
 from simulator.vitals import make_devices
 from tests.contract.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka
 from tests.contract.servers import Mosquitto
-from tests.harness import PROJECT, run_program, unwrap
+from tests.harness import PROJECT, run_program
 
 TOPIC = "health/device_data"
-CONFIG = "/mosquitto/config"
 
 
 @dataclass
@@ -92,10 +91,8 @@ def publish(port: int, user: str, password: str, payloads: list[bytes], rate: in
 def run_step(kafka: Kafka, connect: ConnectWorker, props: dict, mqtt_port: int,
              device: tuple[str, str], rate: int, seconds: float, declared: dict) -> Step:
     topic = f"bench_{rate}"
-    configs = [arg for key, value in {**declared, "message.timestamp.type": "LogAppendTime"}
-               .items() for arg in ("--config", f"{key}={value}")]
-    done = kafka.topics("--create", "--if-not-exists", "--topic", topic, "--partitions", "1",
-                        "--replication-factor", "1", *configs)
+    done = kafka.create_topic(topic, 1, {**declared, "message.timestamp.type": "LogAppendTime"},
+                              if_not_exists=True)
     if done.returncode:
         raise RuntimeError(done.stderr)
     news = {**props, "config": {**props["config"], "kafka.topic": topic}}
@@ -138,11 +135,7 @@ def main() -> int:
     root.chmod(0o755)  # Mosquitto runs as its own user and must reach its directory
     servers: list = []
     try:
-        broker = Mosquitto(
-            root / "mosquitto",
-            password_file=unwrap(run.upload("mosquitto", f"{CONFIG}/passwd")["content"]),
-            acl=unwrap(run.upload("mosquitto", f"{CONFIG}/acl")["content"]),
-        ).start()
+        broker = Mosquitto.rendered_for(run, root / "mosquitto").start()
         servers.append(broker)
         kafka = Kafka(root / "kafka").start()
         servers.append(kafka)

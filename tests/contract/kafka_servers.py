@@ -112,6 +112,11 @@ def _properties(values: dict[str, object]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
+def _read(path: Path) -> str:
+    """A log file so far ("" before the process has written one)."""
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def _size(plugin: Path) -> int:
     """Bytes of a plugin: one jar, or a directory of them."""
     if plugin.is_dir():
@@ -158,8 +163,7 @@ class Kafka:
 
     @property
     def log(self) -> str:
-        path = self.root / "broker.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return _read(self.root / "broker.log")
 
     def java(self, main: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run one of Kafka's command-line classes (what bin/kafka-*.sh run) from the jars."""
@@ -171,6 +175,15 @@ class Kafka:
 
     def topics(self, *args: str) -> subprocess.CompletedProcess:
         return self.java(topic_command(), "--bootstrap-server", self.bootstrap, *args)
+
+    def create_topic(self, name: str, partitions: int, config: dict[str, Any],
+                     replication: int = 1, if_not_exists: bool = False
+                     ) -> subprocess.CompletedProcess:
+        """TopicCommand --create with these topic-level configs (as declared)."""
+        configs = [arg for key, value in config.items() for arg in ("--config", f"{key}={value}")]
+        return self.topics("--create", *(["--if-not-exists"] if if_not_exists else []),
+                           "--topic", name, "--partitions", str(int(partitions)),
+                           "--replication-factor", str(replication), *configs)
 
     def configs(self, *args: str) -> subprocess.CompletedProcess:
         return self.java(config_command(), "--bootstrap-server", self.bootstrap, *args)
@@ -266,8 +279,7 @@ class ConnectWorker:
 
     @property
     def log(self) -> str:
-        path = self.root / "connect.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+        return _read(self.root / "connect.log")
 
     def get(self, path: str) -> tuple[int, Any]:
         """Status and JSON body; (0, None) while nothing answers. Jetty answers 404 in HTML

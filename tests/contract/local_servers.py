@@ -25,7 +25,7 @@ from components.connectors import ConnectorProvider
 from components.kafka import MQTT_SOURCE_PLUGIN, SNOWFLAKE_JAR
 from tests.contract.kafka_servers import MQTT_SOURCE, SNOWFLAKE_SINK, ConnectWorker, Kafka
 from tests.contract.servers import Mosquitto, Postgres
-from tests.harness import PROJECT, ROOT, run_program, unwrap
+from tests.harness import PROJECT, ROOT, run_program
 
 HOME = Path(os.environ.get("HEALTH_PIPELINE_LOCAL_SERVERS", ROOT / "build" / "local-servers"))
 """Where state, data and logs live; the environment variable moves it (the tests do)."""
@@ -107,11 +107,7 @@ def start() -> int:
     started = []
     try:
         print("  starting mosquitto ...", flush=True)
-        mqtt = Mosquitto(
-            HOME / "mosquitto",
-            password_file=unwrap(run.upload("mosquitto", "/mosquitto/config/passwd")["content"]),
-            acl=unwrap(run.upload("mosquitto", "/mosquitto/config/acl")["content"]),
-        ).start()
+        mqtt = Mosquitto.rendered_for(run, HOME / "mosquitto").start()
         started.append(mqtt)
         print("  starting postgres ...", flush=True)
         postgres = Postgres(HOME / "postgres", outputs["postgresAdminPassword"]).start()
@@ -131,11 +127,8 @@ def start() -> int:
                                 expected_plugins=(SNOWFLAKE_SINK, MQTT_SOURCE)).start()
         started.append(connect)
         for topic in run.of_type("kafka:index/topic:Topic"):
-            configs = [arg for key, value in topic.get("config").items()
-                       for arg in ("--config", f"{key}={value}")]
-            done = kafka.topics("--create", "--if-not-exists", "--topic", topic.get("name"),
-                                "--partitions", str(int(topic.get("partitions"))),
-                                "--replication-factor", "1", *configs)
+            done = kafka.create_topic(topic.get("name"), topic.get("partitions"),
+                                      topic.get("config"))
             if done.returncode:
                 raise RuntimeError(f"creating {topic.get('name')}: {done.stderr}")
         source = run.one("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
@@ -149,7 +142,6 @@ def start() -> int:
     local = {**outputs, "mqttUrl": f"tcp://127.0.0.1:{mqtt.port}",
              "kafkaBootstrapServers": [kafka.bootstrap], "kafkaConnectUrl": connect.url,
              "postgresEndpoint": f"postgresql://127.0.0.1:{postgres.port}"}
-    OUTPUTS.write_text(json.dumps(local, indent=2))
     state = {
         # In stop order: Connect before the broker it needs to shut down cleanly.
         "pids": {"mosquitto": mqtt.process.pid, "connect": connect.process.pid,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from components.render.mosquitto import MosquittoLayout, render_conf
+from tests.harness import unwrap
 
 
 def free_port() -> int:
@@ -67,6 +68,14 @@ class Mosquitto:
     def log(self) -> str:
         parts = [self.root / "stderr.log", Path(self.layout.log_dir) / "mosquitto.log"]
         return "".join(p.read_text(errors="replace") for p in parts if p.exists())
+
+    @classmethod
+    def rendered_for(cls, run, root: Path) -> Mosquitto:
+        """A broker with the password file and ACL `run` (a ProgramRun) uploads into its
+        Mosquitto container."""
+        def upload(name: str) -> str:
+            return unwrap(run.upload("mosquitto", f"/mosquitto/config/{name}")["content"])
+        return cls(root, password_file=upload("passwd"), acl=upload("acl"))
 
     def start(self) -> Mosquitto:
         executable = binary("mosquitto")

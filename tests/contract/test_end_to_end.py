@@ -26,9 +26,8 @@ from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
 from tests.contract.servers import Mosquitto
 from tests.contract.test_mosquitto import Client
-from tests.harness import PROJECT, ROOT, ProgramRun, run_program, unwrap
+from tests.harness import PROJECT, ROOT, ProgramRun, run_program
 
-CONFIG = "/mosquitto/config"
 MQTT_TOPIC = "health/device_data"
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
 TOPIC = "kafka:index/topic:Topic"
@@ -44,11 +43,7 @@ def own() -> ProgramRun:
 @pytest.fixture(scope="module")
 def mqtt_server(own):
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-e2e-mosquitto-"))
-    server = Mosquitto(
-        root,
-        password_file=unwrap(own.upload("mosquitto", f"{CONFIG}/passwd")["content"]),
-        acl=unwrap(own.upload("mosquitto", f"{CONFIG}/acl")["content"]),
-    ).start()
+    server = Mosquitto.rendered_for(own, root).start()
     yield server
     server.stop()
     shutil.rmtree(root, ignore_errors=True)
@@ -61,11 +56,7 @@ def _credentials(run: ProgramRun, who: str) -> tuple[str, str]:
 def _create_topic(kafka_server, run: ProgramRun, name: str) -> None:
     """`name` with device_data's declared partitions and config."""
     declared = run.one(TOPIC, "topics-device_data")
-    configs = [arg for key, value in declared.get("config").items()
-               for arg in ("--config", f"{key}={value}")]
-    done = kafka_server.topics("--create", "--topic", name, "--partitions",
-                               str(int(declared.get("partitions"))), "--replication-factor", "1",
-                               *configs)
+    done = kafka_server.create_topic(name, declared.get("partitions"), declared.get("config"))
     assert done.returncode == 0, done.stdout + done.stderr
 
 

@@ -56,13 +56,11 @@ def created_topics(kafka_server, run):
     checks it on produce with acks=all, not on create)."""
     declared = _declared_topics(run)
     assert len(declared) == 5, f"{run.stack} declares {sorted(declared)}"
-    results = {}
-    for name, topic in declared.items():
-        configs = [arg for key, value in topic["config"].items()
-                   for arg in ("--config", f"{key}={value}")]
-        results[name] = kafka_server.topics(
-            "--create", "--topic", name, "--partitions", str(topic["partitions"]),
-            "--replication-factor", str(min(topic["replication"], 1)), *configs)
+    results = {
+        name: kafka_server.create_topic(name, topic["partitions"], topic["config"],
+                                        min(topic["replication"], 1))
+        for name, topic in declared.items()
+    }
     return declared, results
 
 

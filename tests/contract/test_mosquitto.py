@@ -28,11 +28,7 @@ def mqtt_server(run: ProgramRun):
     # Not pytest's tmp_path: its parents are private to root, and the broker runs as its own
     # user, as in the image.
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-mosquitto-"))
-    server = Mosquitto(
-        root,
-        password_file=unwrap(run.upload("mosquitto", f"{CONFIG}/passwd")["content"]),
-        acl=unwrap(run.upload("mosquitto", f"{CONFIG}/acl")["content"]),
-    ).start()
+    server = Mosquitto.rendered_for(run, root).start()
     yield server
     server.stop()
     shutil.rmtree(root)
