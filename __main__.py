@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from components.connector_keys import ConnectorKeys, ConnectorKeysArgs
-from components.connectors import StreamConnectors, StreamConnectorsArgs
+from components.connectors import SnowflakeTarget, StreamConnectors, StreamConnectorsArgs
 from components.docker_host import ContainerDefaults, DockerEngine, DockerEngineArgs
 from components.kafka import (
     KafkaCluster,
@@ -156,8 +156,8 @@ def main() -> dict[str, pulumi.Output]:
             schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
             buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
                               sf.buffer_size_bytes),
-            topics=topics,
-            snowflake=snowflake,
+            snowflake=SnowflakeTarget.of(snowflake) if snowflake else None,
+            after=(topics,),
         ),
     )
     outputs["connectors"] = connectors.names

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pulumi import Input
 from pulumi.dynamic import (
     CreateResult,
     DiffResult,
@@ -17,6 +18,7 @@ from pulumi.dynamic import (
 )
 
 from components.connect_api import ConnectClient
+from components.dynamic import engine_keyed_diff
 from components.http_api import JsonApi
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
@@ -31,6 +33,7 @@ __all__ = [
     "Connector",
     "ConnectorArgs",
     "ConnectorProvider",
+    "SnowflakeTarget",
     "StreamConnectors",
     "StreamConnectorsArgs",
     "client_for",
@@ -42,6 +45,7 @@ SNOWFLAKE_SINK_NAME = "health_snowflake_sink"
 
 REPLACE_ON = ("connect_url", "name")
 """A connector renamed or moved to another cluster is a new connector."""
+PROPERTIES = ("connect_url", "name", "config", "timeout_seconds")
 
 
 def client_for(props: Mapping[str, Any], backoff: float = 0.5) -> ConnectClient:
@@ -85,19 +89,11 @@ class ConnectorProvider(ResourceProvider):
         if live is None:
             return ReadResult(None, {})
         outs = _outs(props, live)
-        return ReadResult(id_, outs, {k: outs[k] for k in ("connect_url", "name", "config",
-                                                            "timeout_seconds")})
+        return ReadResult(id_, outs, {k: outs[k] for k in PROPERTIES})
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("connect_url", "name", "config", "timeout_seconds")
-                   if olds.get(k) != news.get(k)]
-        replaces = [k for k in changed if k in REPLACE_ON]
-        return DiffResult(
-            changes=bool(changed),
-            replaces=replaces,
-            stables=[k for k in REPLACE_ON if k not in replaces],
-            delete_before_replace=True,
-        )
+        changed = [k for k in PROPERTIES if olds.get(k) != news.get(k)]
+        return engine_keyed_diff(bool(changed), [k for k in changed if k in REPLACE_ON])
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         api = self.client(news)
@@ -114,8 +110,10 @@ class ConnectorArgs:
     connect_url: pulumi.Input[str]
     """Connect REST URL as reached from the machine running Pulumi."""
     name: str
-    config: pulumi.Input[Mapping[str, pulumi.Input[str]]]
-    """Flat string map; it holds credentials, so the whole map is kept secret."""
+    config: Mapping[str, Input[str]]
+    """Flat string map. The values of SECRET_CONFIG_KEYS are kept secret one by one (as is any
+    value that comes from a secret), the rest stay readable, so a preview names the keys that
+    changed and shows only credentials as [secret]."""
     timeout_seconds: int = 30
 
 
@@ -123,7 +121,8 @@ class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
     """One Kafka Connect connector, managed through the REST API."""
 
     config: pulumi.Output[dict[str, str]]
-    """Secret: the config as applied (or, after a refresh, as live on the cluster)."""
+    """Secret as a whole: the config as applied (or, after a refresh, as live on the cluster).
+    The inputs keep only the credentials secret."""
 
     def __init__(
         self, name: str, args: ConnectorArgs, opts: pulumi.ResourceOptions | None = None
@@ -134,7 +133,10 @@ class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
             {
                 "connect_url": args.connect_url,
                 "name": args.name,
-                "config": pulumi.Output.secret(args.config),
+                "config": {
+                    key: pulumi.Output.secret(value) if key in SECRET_CONFIG_KEYS else value
+                    for key, value in args.config.items()
+                },
                 "timeout_seconds": args.timeout_seconds,
             },
             pulumi.ResourceOptions.merge(
@@ -144,8 +146,30 @@ class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
 
 
 @dataclass(frozen=True)
+class SnowflakeTarget:
+    """Where the sink loads, and as whom."""
+
+    url: Input[str]
+    """`<org>-<account>.snowflakecomputing.com:443` (snowflake.url.name)."""
+    user: Input[str]
+    private_key: Input[str]
+    """Secret: the PKCS#8 private key body (snowflake.private.key)."""
+    database: Input[str]
+    schema: Input[str]
+    role: Input[str]
+    after: tuple[pulumi.Resource, ...] = ()
+    """What the sink waits for (the Snowflake user, its role and grants)."""
+
+    @classmethod
+    def of(cls, ingest: SnowflakeIngest) -> SnowflakeTarget:
+        """The objects this stack declares in Snowflake."""
+        return cls(ingest.url, ingest.user, ingest.private_key, ingest.database, ingest.schema,
+                   ingest.role, after=(ingest,))
+
+
+@dataclass(frozen=True)
 class StreamConnectorsArgs:
-    connect_url: pulumi.Input[str]
+    connect_url: Input[str]
     """Connect REST URL from the machine running Pulumi."""
     client_id: str
     """MQTT client id of the source; unique per broker, so per stack."""
@@ -153,15 +177,16 @@ class StreamConnectorsArgs:
     """Which MQTT source connector class the Connect cluster runs."""
     mqtt_url: str
     """The broker as Connect's workers reach it."""
-    mqtt_username: pulumi.Input[str]
-    mqtt_password: pulumi.Input[str]
+    mqtt_username: Input[str]
+    mqtt_password: Input[str]
     schema_registry_url: str
     """Schema Registry as Connect's workers reach it."""
     buffer: SinkBuffer
-    topics: pulumi.Resource
-    """The connectors start after every topic exists."""
-    snowflake: SnowflakeIngest | None
+    snowflake: SnowflakeTarget | None
     """None when the stack has Snowflake off: then there is no sink."""
+    after: tuple[pulumi.Resource, ...] = ()
+    """What every connector waits for (the topics); a component's own depends_on does not
+    reach its children."""
 
 
 class StreamConnectors(pulumi.ComponentResource):
@@ -173,32 +198,29 @@ class StreamConnectors(pulumi.ComponentResource):
         self, name: str, args: StreamConnectorsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("healthpipe:connectors:StreamConnectors", name, None, opts)
-        source_config = pulumi.Output.all(args.mqtt_username, args.mqtt_password).apply(
-            lambda v: mqtt_source_config(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
-                                         v[0], v[1], args.client_id)
-        )
+        # The credentials are placed in the maps as they are (Outputs), so the keys are known
+        # here and each secret value stays a secret of its own.
+        source_config = mqtt_source_config(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
+                                           args.mqtt_username, args.mqtt_password,
+                                           args.client_id)
         connectors = [
             Connector(
                 f"{name}-mqtt-source",
                 ConnectorArgs(args.connect_url, MQTT_SOURCE_NAME, source_config),
-                pulumi.ResourceOptions(parent=self, depends_on=[args.topics]),
+                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
         ]
         if args.snowflake is not None:
             sf = args.snowflake
-            sink_config = pulumi.Output.all(
-                sf.url, sf.user, sf.private_key, sf.database, sf.schema, sf.role
-            ).apply(
-                lambda v: snowflake_sink_config(
-                    SNOWFLAKE_SINK_NAME, *v, schema_registry_url=args.schema_registry_url,
-                    buffer=args.buffer,
-                )
+            sink_config = snowflake_sink_config(
+                SNOWFLAKE_SINK_NAME, sf.url, sf.user, sf.private_key, sf.database, sf.schema,
+                sf.role, schema_registry_url=args.schema_registry_url, buffer=args.buffer,
             )
             connectors.append(
                 Connector(
                     f"{name}-snowflake-sink",
                     ConnectorArgs(args.connect_url, SNOWFLAKE_SINK_NAME, sink_config),
-                    pulumi.ResourceOptions(parent=self, depends_on=[args.topics, sf]),
+                    pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *sf.after]),
                 )
             )
         names = [MQTT_SOURCE_NAME] + ([SNOWFLAKE_SINK_NAME] if args.snowflake else [])

@@ -17,6 +17,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
+from components.dynamic import engine_keyed_diff
 from components.lenses_api import LensesClient
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, DerivedStream
 
@@ -97,9 +98,7 @@ class ProcessorProvider(ResourceProvider):
         """Delete before replace, because two processors cannot share a name in Lenses."""
         replaces = [key for key in REPLACED_BY if _norm(olds.get(key)) != _norm(news.get(key))]
         credentials = [k for k in INPUTS if k not in REPLACED_BY and olds.get(k) != news.get(k)]
-        return DiffResult(
-            changes=bool(replaces or credentials), replaces=replaces, delete_before_replace=True
-        )
+        return engine_keyed_diff(bool(replaces or credentials), replaces)
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only credentials reach here (see REPLACED_BY): record them for the next login."""

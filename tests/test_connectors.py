@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from components.render.connectors import (
+    SECRET_CONFIG_KEYS,
+    SinkBuffer,
+    mqtt_source_config,
+    snowflake_sink_config,
+)
+from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS
+from policies.guardrails import CREDENTIAL_CONFIG
 from tests.harness import PROJECT, ProgramRun, run_program
 
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
@@ -17,6 +25,8 @@ def test_connectors_are_managed_through_the_stack_connect_url(run: ProgramRun) -
     for role in ("mqtt-source", "snowflake-sink"):
         connector = _connector(run, role)
         assert connector.get("connect_url") == url[run.stack]
+        # Under mocks a map holding a secret reads back secret as a whole (the SDK lifts it);
+        # that only the credentials are secret is checked on the real engine's state.
         assert connector.secret("config"), f"{role}: the config holds credentials"
         assert connector.secret("__provider")
 
@@ -141,3 +151,17 @@ def test_without_snowflake_only_the_mqtt_source_is_declared() -> None:
     run = run_program("dev", overrides={f"{PROJECT}:snowflakeEnabled": False})
     assert [c.name for c in run.of_type(CONNECTOR)] == ["connectors-mqtt-source"]
     assert run.outputs["connectors"][0] == ["health_mqtt_source"]
+
+
+def test_every_credential_a_connector_config_holds_is_kept_secret_on_its_own() -> None:
+    """The Connector resource makes the values of SECRET_CONFIG_KEYS secret one by one and
+    leaves the rest readable (so previews name changed keys): every key the policy pack counts
+    as a credential, in every config the program renders, must be among them."""
+    configs = [mqtt_source_config(kind, "n", "tcp://h:1883", "u", "p", "c")
+               for kind in MqttSource]
+    configs.append(snowflake_sink_config("n", "u", "user", "key", "db", "s", "r",
+                                         "http://sr:8081", SinkBuffer(1, 10, 1)))
+    for config in configs:
+        credentials = {key for key in config if CREDENTIAL_CONFIG.search(key)}
+        assert credentials, config["connector.class"]
+        assert credentials <= set(SECRET_CONFIG_KEYS), config["connector.class"]

@@ -78,7 +78,7 @@ def test_update_applies_a_changed_config(connect, provider) -> None:
     provider.create(old)
     new = _sink(connect, **{"buffer.flush.time": "30"})
     diff = provider.diff("health_snowflake_sink", old, new)
-    assert diff.changes and not diff.replaces
+    assert diff.changes is None and not diff.replaces, "changed: the engine names the keys"
     provider.update("health_snowflake_sink", old, new)
     assert connect.connectors["health_snowflake_sink"]["buffer.flush.time"] == "30"
 
@@ -93,7 +93,7 @@ def test_renaming_or_moving_a_connector_replaces_it(connect, provider, key) -> N
 
 def test_unchanged_props_are_no_diff(connect, provider) -> None:
     props = _source(connect)
-    assert not provider.diff("health_mqtt_source", props, dict(props)).changes
+    assert provider.diff("health_mqtt_source", props, dict(props)).changes is False
 
 
 def test_out_of_band_change_shows_as_drift(connect, provider) -> None:
@@ -102,7 +102,7 @@ def test_out_of_band_change_shows_as_drift(connect, provider) -> None:
     connect.connectors["health_mqtt_source"]["connect.mqtt.service.quality"] = "0"
     read = provider.read("health_mqtt_source", props)
     assert read.inputs["config"]["connect.mqtt.service.quality"] == "0"
-    assert provider.diff("health_mqtt_source", read.inputs, props).changes
+    assert provider.diff("health_mqtt_source", read.inputs, props).changes is None
 
 
 def test_connector_deleted_out_of_band_reads_as_gone(connect, provider) -> None:

@@ -83,7 +83,7 @@ def test_login_keeps_the_session_cookie_for_later_calls(lenses: FakeLenses, stat
 def test_diff_replaces_when_what_the_processor_is_changes(lenses: FakeLenses, key: str) -> None:
     olds = {**props(lenses), "processor_id": "proc-1"}
     diff = fast().diff("proc-1", olds, props(lenses, **{key: "changed"}))
-    assert diff.changes
+    assert diff.changes is None, "changed: the engine names the keys"
     assert diff.replaces == [key]
     assert diff.delete_before_replace, "names are unique in Lenses: delete first"
 
@@ -93,7 +93,7 @@ def test_diff_of_only_a_new_password_updates_in_place_without_calls(lenses: Fake
     olds = {**props(lenses), "processor_id": "proc-1"}
     news = props(lenses, password="rotated-Pa55")
     diff = provider.diff("proc-1", olds, news)
-    assert diff.changes
+    assert diff.changes is None, "changed: the engine names the keys"
     assert diff.replaces == []
     updated = provider.update("proc-1", olds, news)
     assert updated.outs is not None and updated.outs["password"] == "rotated-Pa55"
@@ -105,7 +105,7 @@ def test_diff_ignores_the_serialized_provider_and_surrounding_whitespace(
 ) -> None:
     olds = {**props(lenses), "processor_id": "proc-1", "__provider": "old"}
     diff = fast().diff("proc-1", olds, props(lenses, sql=f"\n{SQL}\n", __provider="new"))
-    assert not diff.changes
+    assert diff.changes is False
     assert diff.replaces == []
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPIC, DerivedStream
@@ -32,6 +33,10 @@ SNOWFLAKE_AVRO_CONVERTER = "com.snowflake.kafka.connector.records.SnowflakeAvroC
 STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 
+V = TypeVar("V")
+"""A value the renderers place in a config unchanged, never format: a str, or a Pulumi Output
+of one (the program passes its credentials so, and each stays a secret of its own)."""
+
 SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password", "mqtt.password",
                       "snowflake.private.key", "snowflake.private.key.passphrase")
 """Keys whose values are masked in every message the connectors provider writes."""
@@ -41,10 +46,10 @@ def mqtt_source_config(
     kind: MqttSource,
     name: str,
     mqtt_url: str,
-    username: str,
-    password: str,
+    username: V,
+    password: V,
     client_id: str,
-) -> dict[str, str]:
+) -> dict[str, str | V]:
     """The MQTT source that copies `health/device_data` into device_data, for the chosen
     implementation; each subscribes as the connector user with QoS 1."""
     render = {
@@ -63,8 +68,8 @@ def mqtt_source_config(
 
 
 def _stream_reactor_source(
-    mqtt_url: str, username: str, password: str, client_id: str
-) -> dict[str, str]:
+    mqtt_url: str, username: V, password: V, client_id: str
+) -> dict[str, str | V]:
     """Stream Reactor: a persistent session (clean=false) so the broker keeps messages while
     the connector restarts; JSON parsed into a struct, written as JSON, keyed by deviceId."""
     kcql = (
@@ -85,7 +90,7 @@ def _stream_reactor_source(
     }
 
 
-def _camel_source(mqtt_url: str, username: str, password: str, client_id: str) -> dict[str, str]:
+def _camel_source(mqtt_url: str, username: V, password: V, client_id: str) -> dict[str, str | V]:
     """Camel's MQTT 5 source (its kamelet has no QoS key: the paho-mqtt5 component's default
     is 2, set to 1 here). Its records carry the payload as bytes, so ByteArrayConverter writes
     the JSON text unchanged (StringConverter would write Java's `[B@...`). Its poll waits a
@@ -107,8 +112,8 @@ def _camel_source(mqtt_url: str, username: str, password: str, client_id: str) -
 
 
 def _health_pipeline_source(
-    mqtt_url: str, username: str, password: str, client_id: str
-) -> dict[str, str]:
+    mqtt_url: str, username: V, password: V, client_id: str
+) -> dict[str, str | V]:
     """This project's connector (connectors/mqtt-source): a persistent session, QoS 1, each
     message acknowledged to the broker only after Kafka has it; the JSON text as the value,
     keyed by its deviceId."""
@@ -139,16 +144,16 @@ class SinkBuffer:
 
 def snowflake_sink_config(
     name: str,
-    url: str,
-    user: str,
-    private_key: str,
-    database: str,
-    schema: str,
-    role: str,
+    url: V,
+    user: V,
+    private_key: V,
+    database: V,
+    schema: V,
+    role: V,
     schema_registry_url: str,
     buffer: SinkBuffer,
     streams: Sequence[DerivedStream] = DERIVED_STREAMS,
-) -> dict[str, str]:
+) -> dict[str, str | V]:
     """The Snowflake sink for the derived topics, one table per topic, Avro values read with
     the Schema Registry, key-pair authentication."""
     return {
