@@ -9,25 +9,33 @@ PY="$VENV/bin/python"
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Create .venv with a Python >= 3.11 and install the pinned requirements file given (once
-# per change of that file: a stamp holds its hash).
+# Create a virtualenv (default .venv) with a Python >= 3.11 and install the pinned requirements
+# file given into it, once per change of that file and the files it includes with -r (a stamp
+# in the virtualenv holds their hash): ensure_venv REQUIREMENTS [VIRTUALENV].
 ensure_venv() {
-  local requirements="$1" python="${PYTHON:-python3}"
+  local requirements="$1" venv="${2:-$VENV}" python="${PYTHON:-python3}"
   command -v "$python" >/dev/null || die "$python not found: install Python 3.11+ (Debian: apt-get install -y python3 python3-venv)"
   "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
     || die "$("$python" --version) is too old: Python 3.11+ is needed (set PYTHON=/path/to/python3.11)"
-  if [[ ! -x "$PY" ]]; then
-    step "Creating the virtualenv .venv"
-    "$python" -m venv "$VENV" || die "could not create .venv (Debian: apt-get install -y python3-venv)"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    step "Creating the virtualenv ${venv#"$ROOT/"}"
+    "$python" -m venv "$venv" || die "could not create $venv (Debian: apt-get install -y python3-venv)"
   fi
-  local stamp="$VENV/.installed-$(basename "$requirements")"
-  local want
-  want="$(cat "$ROOT/requirements.txt" "$requirements" | sha256sum | cut -d' ' -f1)"
+  local stamp="$venv/.installed-$(basename "$requirements")" want included
+  included="$(sed -n 's/^-r[[:space:]]*//p' "$requirements" | sed "s|^|$(dirname "$requirements")/|")"
+  # shellcheck disable=SC2086  # one path per line, none with spaces
+  want="$(cat "$requirements" $included | sha256sum | cut -d' ' -f1)"
   if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
-    step "Installing Python packages from $(basename "$requirements")"
-    "$PY" -m pip install --disable-pip-version-check -q -r "$requirements"
+    step "Installing Python packages from ${requirements#"$ROOT/"} into ${venv#"$ROOT/"}"
+    "$venv/bin/python" -m pip install --disable-pip-version-check -q -r "$requirements"
     echo "$want" >"$stamp"
   fi
+}
+
+# The policy pack's own virtualenv (policies/venv, as policies/PulumiPolicy.yaml names it): the
+# CLI serves the pack with it on every preview or update that passes --policy-pack policies.
+ensure_policy_venv() {
+  ensure_venv "$ROOT/policies/requirements.txt" "$ROOT/policies/venv"
 }
 
 # Install missing command-line tools from Debian's packages (as root), or say what to install.

@@ -1,5 +1,5 @@
-"""The GitHub workflows: actionlint finds nothing, and each does what the README promises;
-the drift issue body from a real `pulumi preview --json` shape."""
+"""The GitHub workflows: actionlint finds nothing, and each does what the README promises.
+scripts/drift-report is tested on the real CLI's output in tests/engine/test_pipeline.py."""
 
 from __future__ import annotations
 
@@ -52,6 +52,18 @@ def test_every_pulumi_step_uses_the_current_major_of_pulumi_actions() -> None:
         for job in yaml.safe_load(path.read_text())["jobs"].values():
             for step in _pulumi(job["steps"]):
                 assert step["uses"] == "pulumi/actions@v7", (path.name, step)
+
+
+def test_every_pulumi_step_installs_the_pinned_cli_the_engine_tests_build() -> None:
+    """One pin (.pulumi.version) for the workflows, scripts/fetch-pulumi and its Go wrapper."""
+    pin = (ROOT / ".pulumi.version").read_text().strip()
+    for path in WORKFLOWS.glob("*.yml"):
+        for job in yaml.safe_load(path.read_text())["jobs"].values():
+            for step in _pulumi(job["steps"]):
+                assert step["with"]["pulumi-version-file"] == ".pulumi.version", (path.name, step)
+    wrapper = (ROOT / "scripts" / "go" / "pulumi" / "go.mod").read_text()
+    for module in ("github.com/pulumi/pulumi/pkg/v3", "github.com/pulumi/pulumi/sdk/v3"):
+        assert f"\t{module} v{pin} " in wrapper, f"scripts/go/pulumi requires {module} v{pin}"
 
 
 def test_pull_requests_test_first_then_preview_each_stack_in_one_comment() -> None:
@@ -112,29 +124,6 @@ def _drift_report():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-PREVIEW = {
-    "steps": [
-        {"op": "same", "urn": "urn:pulumi:prod::health-pipeline::pulumi:pulumi:Stack::hp"},
-        {"op": "update", "urn": "urn:pulumi:prod::health-pipeline::healthpipe:connectors:"
-         "StreamConnectors$pulumi-python:dynamic/connect:Connector::connectors-mqtt-source",
-         "diffReasons": ["config"]},
-        {"op": "create", "urn": "urn:pulumi:prod::health-pipeline::kafka:index/topic:Topic::"
-         "topics-device_data", "detailedDiff": {"partitions": {"kind": "ADD"}}},
-    ],
-    "changeSummary": {"same": 40, "update": 1, "create": 1},
-}
-
-
-def test_drift_report_names_the_stack_and_each_drifted_resource() -> None:
-    body = _drift_report().report("prod", PREVIEW, "https://ci.example.org/run/1")
-    assert "stack **prod**" in body and "https://ci.example.org/run/1" in body
-    assert ("| update | `connectors-mqtt-source` (pulumi-python:dynamic/connect:Connector) | "
-            "config |") in body
-    assert "| create | `topics-device_data` (kafka:index/topic:Topic) | partitions |" in body
-    assert "Stack::hp" not in body, "unchanged resources are not listed"
-    assert "Summary: create 1, same 40, update 1" in body
 
 
 def test_drift_report_refuses_unreadable_json(tmp_path: Path, capsys) -> None:
