@@ -8,6 +8,9 @@ import pytest
 
 from tests.harness import ProgramRun, State, run_program
 
+# Real servers (Kafka, Connect) shared by the contract and the engine tests.
+pytest_plugins = ("tests.server_fixtures",)
+
 STACKS = ("dev", "prod")
 
 
@@ -38,21 +41,32 @@ def dev_twice() -> tuple[ProgramRun, ProgramRun]:
     return run_program("dev", state=state), run_program("dev", state=state)
 
 
-_contract_skips: list[str] = []
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items) -> None:
+    """Engine tests run last (after pytest's own reordering): they share the session's Kafka
+    and Connect worker with the contract tests, and the end-to-end contract test counts
+    device_data's records from an empty topic, which the engine tests write to."""
+    items.sort(key=lambda item: "/engine/" in str(item.fspath))
+
+
+MUST_RUN_IN_CI = ("contract", "engine")
+"""Markers of tests that CI must run: a skip there means a server or the CLI went missing."""
+_ci_skips: list[str] = []
 
 
 def pytest_runtest_logreport(report) -> None:
-    if report.skipped and "contract" in report.keywords:
-        _contract_skips.append(report.nodeid)
+    if report.skipped and any(marker in report.keywords for marker in MUST_RUN_IN_CI):
+        _ci_skips.append(report.nodeid)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """Under CI=true a skipped contract test is a failure: CI must run every server."""
-    if os.environ.get("CI") == "true" and _contract_skips:
+    """Under CI=true a skipped contract or engine test is a failure: CI must run every server
+    and the real Pulumi CLI."""
+    if os.environ.get("CI") == "true" and _ci_skips:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         reporter.write_line(
-            f"CI=true: {len(_contract_skips)} contract test(s) skipped, which fails the run: "
-            + ", ".join(_contract_skips),
+            f"CI=true: {len(_ci_skips)} contract or engine test(s) skipped, which fails the "
+            "run: " + ", ".join(_ci_skips),
             red=True,
         )
         session.exitstatus = 1

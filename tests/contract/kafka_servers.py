@@ -296,6 +296,18 @@ class ConnectWorker:
         except ValueError:
             return status, raw.decode(errors="replace")
 
+    def task_in_state(self, name: str, want: str, timeout: float = 60) -> dict[str, Any]:
+        """Connector `name`'s status once its first task is in state `want` (RUNNING,
+        FAILED...)."""
+        deadline = time.monotonic() + timeout
+        status: Any = None
+        while time.monotonic() < deadline:
+            code, status = self.get(f"/connectors/{name}/status")
+            if code == 200 and status["tasks"] and status["tasks"][0]["state"] == want:
+                return status
+            time.sleep(0.2)
+        raise AssertionError(f"{name}: task not {want} after {timeout} s: {status}")
+
     def _ready(self) -> bool:
         status, plugins = self.get("/connector-plugins")
         listed = {p["class"] for p in plugins} if status == 200 else set()

@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from components.render.mosquitto import MosquittoLayout, render_conf
-from tests.harness import unwrap
+from tests.harness import ROOT, unwrap
 
 
 def free_port() -> int:
@@ -30,6 +31,17 @@ def binary(name: str, *extra_dirs: str) -> str:
     if not found:
         pytest.skip(f"{name} is not installed; scripts/test installs it from Debian's packages")
     return found
+
+
+def simulate(port: int, username: str, password: str, *args: str) -> str:
+    """What `python -m simulator` prints after publishing to 127.0.0.1:`port` as `username`
+    (`args` are its other options); a failed run fails the calling test."""
+    done = subprocess.run(
+        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
+         "--username", username, "--password", password, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

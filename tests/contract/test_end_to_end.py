@@ -12,21 +12,18 @@ from __future__ import annotations
 import collections
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
-from tests.contract.servers import Mosquitto
+from tests.contract.servers import Mosquitto, simulate
 from tests.contract.test_mosquitto import Client
-from tests.harness import PROJECT, ROOT, ProgramRun, run_program
+from tests.harness import PROJECT, ProgramRun, run_program
 
 MQTT_TOPIC = "health/device_data"
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
@@ -67,27 +64,6 @@ def _source_props(run: ProgramRun, connect_server, mqtt_server, **changes: str) 
             "timeout_seconds": 30}
 
 
-def _status(connect_server, name: str, want: str, timeout: float = 60) -> dict[str, Any]:
-    """The connector's status once its task is in state `want`."""
-    deadline = time.monotonic() + timeout
-    status: Any = None
-    while time.monotonic() < deadline:
-        code, status = connect_server.get(f"/connectors/{name}/status")
-        if code == 200 and status["tasks"] and status["tasks"][0]["state"] == want:
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"{name}: task not {want} after {timeout} s: {status}")
-
-
-def _simulate(port: int, user: str, password: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
-         "--username", user, "--password", password, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def _records(kafka_server, topic: str, count: int, timeout: float = 60) -> list[tuple[str, str]]:
     lines = kafka_server.consume(topic, count, timeout, "print.key=true",
                                  "key.separator=\t")
@@ -116,13 +92,13 @@ def test_every_qos1_message_reaches_device_data_keyed_by_device(
     _create_topic(kafka_server, own, "device_data")
     props = source()
     assert props["config"]["kafka.topic"] == "device_data"
-    _status(connect_server, props["name"], "RUNNING")
+    connect_server.task_in_state(props["name"], "RUNNING")
     # What the broker delivered, as any QoS 1 subscriber sees it: the reference content.
     watcher = Client(mqtt_server.port, *_credentials(own, "Connector"))
     assert watcher.connect()
     watcher.subscribe(MQTT_TOPIC)
     device = _credentials(own, "Device")
-    summary = _simulate(mqtt_server.port, *device, "--count", "1000", "--rate", "0",
+    summary = simulate(mqtt_server.port, *device, "--count", "1000", "--rate", "0",
                         "--devices", "9", "--seed", "11")
     assert summary.startswith("sent 1000, acknowledged 1000, failed 0,"), summary
 
@@ -151,14 +127,14 @@ def test_messages_sent_while_the_connector_is_stopped_arrive_when_it_resumes(
     _create_topic(kafka_server, own, topic)
     props = source(**{"kafka.topic": topic, "mqtt.client.id": f"e2e-{topic}"})
     name = props["name"]
-    _status(connect_server, name, "RUNNING")
+    connect_server.task_in_state(name, "RUNNING")
     api = JsonApi(connect_server.url)
     api.request("PUT", f"/connectors/{name}/stop", None, ok=(202, 204))
     deadline = time.monotonic() + 30
     while connect_server.get(f"/connectors/{name}/status")[1]["connector"]["state"] != "STOPPED":
         assert time.monotonic() < deadline, "the connector did not stop"
         time.sleep(0.2)
-    summary = _simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "50",
+    summary = simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "50",
                         "--rate", "0", "--seed", "3")
     assert summary.startswith("sent 50, acknowledged 50, failed 0,"), summary
     assert kafka_server.record_count(topic) == 0, "it was not stopped"
@@ -175,7 +151,7 @@ def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
     wrong = "not-the-password"
     props = source(**{"mqtt.password": wrong, "mqtt.client.id": "e2e-wrong-password",
                       "kafka.topic": "device_data_unused"})
-    trace = _status(connect_server, props["name"], "FAILED")["tasks"][0]["trace"]
+    trace = connect_server.task_in_state(props["name"], "FAILED")["tasks"][0]["trace"]
     assert f"tcp://127.0.0.1:{mqtt_server.port}" in trace
     assert "Not authorized" in trace
     assert wrong not in trace
@@ -189,15 +165,15 @@ def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
     topic = f"device_data_{uuid.uuid4().hex[:6]}"
     _create_topic(kafka_server, own, topic)
     props = source(**{"kafka.topic": topic, "mqtt.client.id": f"e2e-{topic}"})
-    _status(connect_server, props["name"], "RUNNING")
+    connect_server.task_in_state(props["name"], "RUNNING")
     mqtt_server.restart()
     deadline = time.monotonic() + 30
     while f"e2e-{topic}" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
         assert time.monotonic() < deadline, "the connector did not reconnect"
         time.sleep(0.2)
-    summary = _simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "200",
+    summary = simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "200",
                         "--rate", "0", "--seed", "5")
     assert summary.startswith("sent 200, acknowledged 200, failed 0,"), summary
     records = _records(kafka_server, topic, 200, timeout=60)
     assert len(records) == 200
-    assert _status(connect_server, props["name"], "RUNNING")["connector"]["state"] == "RUNNING"
+    assert connect_server.task_in_state(props["name"], "RUNNING")["connector"]["state"] == "RUNNING"

@@ -1,0 +1,99 @@
+"""The part of the program the real engine can run on this machine, as an inline program: the
+Kafka Connect connectors and the Lenses SQL processors (dynamic providers), wired by the
+project's own components as __main__.py wires them, against endpoints given here instead of
+containers (whose providers cannot be had here). Outputs carry __main__.py's names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+
+from components.connectors import SnowflakeTarget, StreamConnectors, StreamConnectorsArgs
+from components.processors import SQL_DIR, SqlProcessors, SqlProcessorsArgs
+from components.render.connectors import SinkBuffer
+from components.settings import MqttSource
+
+__all__ = ["PipelineTargets", "SnowflakeAccount", "pipeline_program"]
+
+
+@dataclass(frozen=True)
+class SnowflakeAccount:
+    """Where the sink would load, as SnowflakeIngest's outputs give it."""
+
+    url: str
+    private_key: str
+    user: str = "kafka_user"
+    database: str = "INGEST"
+    schema: str = "INGEST"
+    role: str = "INGEST"
+
+
+@dataclass(frozen=True)
+class PipelineTargets:
+    """The endpoints and credentials the program's connectors and processors use."""
+
+    connect_url: str
+    """Kafka Connect's REST API."""
+    mqtt_url: str
+    """The broker as Connect's workers reach it."""
+    mqtt_username: str
+    mqtt_password: str
+    hq_url: str
+    """Lenses HQ's HTTP API."""
+    lenses_username: str
+    lenses_password: str
+    client_id: str = "health-pipeline-dev-mqtt-source"
+    environment: str = "dev"
+    sql_dir: Path = SQL_DIR
+    mqtt_source: MqttSource = MqttSource.HEALTH_PIPELINE
+    """The one implementation a Connect worker here can run (built from Maven Central jars)."""
+    schema_registry_url: str = "http://127.0.0.1:8081"
+    buffer: SinkBuffer = field(default_factory=lambda: SinkBuffer(1_000_000, 10, 250_000_000))
+    """The seed's sink buffers (dev's)."""
+    snowflake: SnowflakeAccount | None = None
+    """None: Snowflake off, no sink (as `snowflakeEnabled: false`)."""
+
+
+def pipeline_program(targets: PipelineTargets) -> Callable[[], None]:
+    """An inline program for `targets`; secrets enter it as secrets, as pulumi.Config's
+    require_secret and pulumi-random's outputs give them to __main__.py."""
+
+    def program() -> None:
+        sf = targets.snowflake
+        connectors = StreamConnectors(
+            "connectors",
+            StreamConnectorsArgs(
+                connect_url=targets.connect_url,
+                client_id=targets.client_id,
+                mqtt_source=targets.mqtt_source,
+                mqtt_url=targets.mqtt_url,
+                mqtt_username=targets.mqtt_username,
+                mqtt_password=pulumi.Output.secret(targets.mqtt_password),
+                schema_registry_url=targets.schema_registry_url,
+                buffer=targets.buffer,
+                snowflake=None if sf is None else SnowflakeTarget(
+                    sf.url, sf.user, pulumi.Output.secret(sf.private_key), sf.database,
+                    sf.schema, sf.role),
+            ),
+        )
+        processors = SqlProcessors(
+            "processors",
+            SqlProcessorsArgs(
+                hq_url=targets.hq_url,
+                environment=targets.environment,
+                username=targets.lenses_username,
+                password=pulumi.Output.secret(targets.lenses_password),
+                sql_dir=targets.sql_dir,
+            ),
+        )
+        pulumi.export("connectors", connectors.names)
+        pulumi.export("sqlProcessors", processors.processor_ids)
+        pulumi.export("mqttConnectorPassword", pulumi.Output.secret(targets.mqtt_password))
+        pulumi.export("lensesAdminPassword", pulumi.Output.secret(targets.lenses_password))
+        if sf is not None:
+            pulumi.export("snowflakePrivateKey", pulumi.Output.secret(sf.private_key))
+
+    return program
