@@ -241,7 +241,7 @@ def test_update_changes_the_live_config(connect_server, source) -> None:
     provider.create(source)
     news = {**source, "config": {**source["config"], "topic": f"{source['name']}_b"}}
     diff = provider.diff(source["name"], source, news)
-    assert diff.changes and not diff.replaces
+    assert diff.changes is None and not diff.replaces, "changed: the engine names the keys"
     provider.update(source["name"], source, news)
     assert _live(connect_server, source["name"]) == news["config"]
     _wait_settled(connect_server, source["name"], news["config"])
@@ -258,7 +258,8 @@ def test_read_returns_an_out_of_band_change_as_drift(connect_server, source) -> 
     read = provider.read(source["name"], source)
     assert read.id == source["name"]
     assert read.outs["config"] == by_hand
-    assert provider.diff(source["name"], read.outs, source).changes, "drift would not show"
+    assert provider.diff(source["name"], read.outs, source).changes is None, (
+        "drift would not show")
 
 
 def test_delete_removes_it_and_a_second_delete_is_fine(connect_server, source) -> None:
