@@ -9,7 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +115,18 @@ class Mosquitto:
         except TimeoutError as error:
             raise TimeoutError(f"{error}; mosquitto said: {self.log[-2000:]}") from None
         return self
+
+    @classmethod
+    @contextmanager
+    def temporary(cls, run, purpose: str) -> Iterator[Mosquitto]:
+        """A started broker with `run`'s files in a throwaway directory, removed afterwards."""
+        root = Path(tempfile.mkdtemp(prefix=f"health-pipeline-{purpose}-mosquitto-"))
+        server = cls.rendered_for(run, root).start()
+        try:
+            yield server
+        finally:
+            server.stop()
+            shutil.rmtree(root, ignore_errors=True)
 
     def stop(self) -> None:
         """SIGTERM, as `docker stop` sends: Mosquitto writes its persistence file on the way."""

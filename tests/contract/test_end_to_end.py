@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import collections
 import json
-import shutil
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -39,11 +36,8 @@ def own() -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def mqtt_server(own):
-    root = Path(tempfile.mkdtemp(prefix="health-pipeline-e2e-mosquitto-"))
-    server = Mosquitto.rendered_for(own, root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with Mosquitto.temporary(own, "e2e") as server:
+        yield server
 
 
 def _credentials(run: ProgramRun, who: str) -> tuple[str, str]:

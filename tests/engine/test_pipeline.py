@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,11 +49,10 @@ def own() -> ProgramRun:
 
 @pytest.fixture(scope="module")
 def mqtt_server(own):
-    root = Path(tempfile.mkdtemp(prefix="health-pipeline-engine-mosquitto-"))
-    server = Mosquitto.rendered_for(own, root).start()
-    yield server
-    server.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    """A broker of this module's own: the connector's persistent session must not meet the
+    end-to-end tests' messages."""
+    with Mosquitto.temporary(own, "engine") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -148,6 +146,13 @@ def _live_config(connect_server) -> dict[str, str]:
     return config
 
 
+def _lower_qos_by_hand(pipeline: Pipeline, connect_server) -> None:
+    """What an operator might do with curl: the source's QoS down to 0, out of band."""
+    live = {**_live_config(connect_server), "mqtt.qos": "0"}
+    JsonApi(connect_server.url).request("PUT", f"/connectors/{MQTT_SOURCE_NAME}/config", live)
+    pipeline.dirty = True
+
+
 def _drift_report(preview_json: str, tmp_path: Path) -> str:
     """scripts/drift-report fed the preview exactly as .github/workflows/drift.yml feeds it."""
     (tmp_path / "preview.json").write_text(preview_json)
@@ -202,10 +207,7 @@ def test_a_second_up_changes_nothing_and_a_refreshed_preview_expects_no_changes(
 def test_connector_changed_out_of_band_fails_the_drift_check_and_is_named_in_the_report(
     pipeline, connect_server, tmp_path
 ) -> None:
-    live = {**_live_config(connect_server), "mqtt.qos": "0"}
-    JsonApi(connect_server.url).request("PUT", f"/connectors/{MQTT_SOURCE_NAME}/config", live)
-    pipeline.dirty = True
-
+    _lower_qos_by_hand(pipeline, connect_server)
     code, output = pipeline.drift_check()
     assert code == DRIFT_EXIT_CODE, output[-2000:]
     report = _drift_report(output, tmp_path)
@@ -219,10 +221,7 @@ def test_connector_changed_out_of_band_fails_the_drift_check_and_is_named_in_the
 def test_the_diff_a_reviewer_reads_names_the_drifted_key_and_masks_the_password(
     pipeline, connect_server
 ) -> None:
-    live = {**_live_config(connect_server), "mqtt.qos": "0"}
-    JsonApi(connect_server.url).request("PUT", f"/connectors/{MQTT_SOURCE_NAME}/config", live)
-    pipeline.dirty = True
-
+    _lower_qos_by_hand(pipeline, connect_server)
     shown = pipeline.stack.preview(refresh=True, diff=True).stdout
     assert "mqtt.qos" in shown and '"0" => "1"' in shown, shown
     assert pipeline.targets.mqtt_password not in shown
@@ -231,10 +230,7 @@ def test_the_diff_a_reviewer_reads_names_the_drifted_key_and_masks_the_password(
 def test_up_with_refresh_repairs_connector_drift_and_the_check_passes_again(
     pipeline, connect_server
 ) -> None:
-    live = {**_live_config(connect_server), "mqtt.qos": "0"}
-    JsonApi(connect_server.url).request("PUT", f"/connectors/{MQTT_SOURCE_NAME}/config", live)
-    pipeline.dirty = True
-
+    _lower_qos_by_hand(pipeline, connect_server)
     repaired = pipeline.stack.up(refresh=True)
     assert repaired.summary.resource_changes.get("update") == 1, repaired.summary
     assert _live_config(connect_server)["mqtt.qos"] == "1"
