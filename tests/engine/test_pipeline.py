@@ -74,6 +74,8 @@ def sql_dir(tmp_path_factory) -> Path:
 
 @dataclasses.dataclass
 class Pipeline:
+    """The module's stack, the engine running it and what its program targets."""
+
     stack: auto.Stack
     engine: Engine
     targets: PipelineTargets
@@ -89,6 +91,7 @@ class Pipeline:
         return self.stack
 
     def declared(self) -> auto.Stack:
+        """The stack with the program as declared for its next command."""
         self.stack.workspace.program = pipeline_program(self.targets)
         return self.stack
 
@@ -126,8 +129,7 @@ def deployment(engine, own, kafka_server, connect_server, mqtt_server, lenses_se
                                                          own.outputs["mqttDevicePassword"][0]))
     result = stack.up()
     yield pipeline, result
-    stack.workspace.program = pipeline_program(targets)
-    stack.destroy()
+    pipeline.declared().destroy()
 
 
 @pytest.fixture
