@@ -73,8 +73,7 @@ class JsonApi:
             if response.status == 404 and missing_ok:
                 return None
             if response.status not in ok:
-                detail = response.body.get("message") if isinstance(response.body, dict) else None
-                detail = detail or (response.body if isinstance(response.body, str) else "")
+                detail = _message(response.body)
                 retried = f" after {attempt} attempts" if response.status == 409 else ""
                 raise ApiError(
                     self._masked(
@@ -115,6 +114,17 @@ class JsonApi:
 
     def _masked(self, text: str) -> str:
         return mask(text, self.secrets)
+
+
+def _message(body: Any) -> str:
+    """The server's own words: Connect's `message`, a Lenses agent's `error`
+    (agent_BadRequest, with its field errors) or HQ's `title`."""
+    if not isinstance(body, dict):
+        return body if isinstance(body, str) else ""
+    text = str(body.get("message") or body.get("error") or body.get("title") or "")
+    fields = [f"{f.get('field')}: {f.get('error')}" for f in body.get("fields") or []
+              if isinstance(f, dict)]
+    return "; ".join(filter(None, [text, *fields]))
 
 
 def _decode(raw: bytes) -> Any:

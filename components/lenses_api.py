@@ -10,13 +10,24 @@ from urllib.parse import quote
 
 from components.http_api import ApiError, JsonApi, mask
 
-__all__ = ["SESSION_COOKIE", "LensesClient"]
+__all__ = ["SESSION_COOKIE", "LensesClient", "declared_view"]
 
 SESSION_COOKIE = "session_id"
 """The cookie HQ sets on login; any other cookie it sets is sent back as well."""
 
 IN_PROC = {"mode": "IN_PROC"}
 """Processors run inside the agent: the stack provisions no Kubernetes or Connect targets."""
+
+
+def declared_view(processor: dict[str, Any]) -> dict[str, str]:
+    """What the program declares of a processor, read from HQ's answer: the name and SQL live
+    under `application`, the description under `metadata` (docs.lenses.io api-reference
+    sql-streaming, agent_HttpGetSqlProcessorApiResponse). A processor without a description
+    has none to show, which is the program's empty one."""
+    application = processor.get("application") or {}
+    metadata = processor.get("metadata") or {}
+    return {"name": application.get("name") or "", "sql": application.get("sql") or "",
+            "description": metadata.get("description") or ""}
 
 
 class LensesClient:
@@ -77,7 +88,8 @@ class LensesClient:
 
     def find(self, env: str, name: str) -> dict[str, Any] | None:
         """The processor called `name`: names are unique within an environment."""
-        return next((p for p in self.list_processors(env) if p.get("name") == name), None)
+        return next((p for p in self.list_processors(env) if declared_view(p)["name"] == name),
+                    None)
 
     def get(self, env: str, processor_id: str) -> dict[str, Any] | None:
         """The processor, or None when it no longer exists."""
@@ -87,9 +99,12 @@ class LensesClient:
         return response.body if response and isinstance(response.body, dict) else None
 
     def create(self, env: str, name: str, sql: str, description: str) -> str:
-        """Create and start the processor; its id. HQ answers 409 when the name is taken, which
-        retries cannot fix, so the final error says what to do about it."""
-        body = {"name": name, "sql": sql, "description": description, "deployment": IN_PROC}
+        """Create the processor; its id. An empty description is left out (the API wants at
+        least one character). A taken name is not something retries fix, so the final error
+        says what to do about it."""
+        body: dict[str, Any] = {"name": name, "sql": sql, "deployment": IN_PROC}
+        if description:
+            body["description"] = description
         try:
             response = self.api.request("POST", _streams(env), body)
         except ApiError as error:
@@ -104,7 +119,8 @@ class LensesClient:
         created = response.body if response else None
         if isinstance(created, dict) and created.get("id") is not None:
             return str(created["id"])
-        # Some HQ versions answer without the id; the unique name finds it.
+        # The docs promise "the processor ID and initial state" but give no schema for the
+        # answer; without an id in it, the unique name finds it.
         found = self.find(env, name)
         if found is None or found.get("id") is None:
             raise ApiError(f"Lenses accepted processor {name!r} in environment {env!r} but "

@@ -18,7 +18,7 @@ from pulumi.dynamic import (
 )
 
 from components.dynamic import engine_keyed_diff
-from components.lenses_api import LensesClient
+from components.lenses_api import LensesClient, declared_view
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, DerivedStream
 
 __all__ = [
@@ -82,16 +82,12 @@ class ProcessorProvider(ResourceProvider):
         return CreateResult(processor_id, {**_inputs(props), "processor_id": processor_id})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """The live name and SQL, so a refresh shows an out-of-band edit as drift and the next
-        update replaces the processor with the declared one."""
+        """The live name, SQL and description, so a refresh shows an edit made in Lenses as
+        drift and the next update replaces the processor with the declared one."""
         live = self._client(props).get(props["environment"], id_)
         if live is None:
             return ReadResult(None, {})
-        outs = {
-            **_inputs(props),
-            **{k: live[k] for k in ("name", "sql", "description") if live.get(k) is not None},
-            "processor_id": id_,
-        }
+        outs = {**_inputs(props), **declared_view(live), "processor_id": id_}
         return ReadResult(id_, outs, _inputs(outs))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -1,5 +1,41 @@
-"""A local stand-in for the Lenses 6 HQ API (login, SQL processors through the agent proxy), with
-knobs for the failures a real HQ produces: conflicts, slow answers and out-of-band edits."""
+"""A local test server for the Lenses 6 HQ API: login, environments, and the SQL processors of
+an environment's agent reached through HQ's proxy, answering only in the shapes the public
+sources give, with knobs for what a real HQ does under load (conflicts, slow answers) and for
+changes made in the Lenses UI.
+
+Sources (read 2026-12):
+- Login: docs.lenses.io/latest/api-reference/6.1/reference/login (POST /api/v1/login
+  {username, password}; 204 with a Set-Cookie) and .../6.3/reference/login (200 with a body,
+  hq_LoginResponse). The session cookie is `session_id` (the spec's cookieAuth scheme).
+- Environments: docs.lenses.io/latest/api-reference/reference/environments and
+  .../resources/api-reference/lenses-api-spec/environments: GET /api/v1/environments ->
+  {"items": [...]}; GET /api/v1/environments/{name} -> {name, display_name, lrn, id,
+  created_at, tier, status: {agent_connected, ...}, metadata}; POST {name (1-63, an
+  hq-resource-name), display_name?, tier: development|staging|production, metadata?}, whose
+  answer "is returned on creation, contains the agent key".
+- Agent proxy: /api/v1/environments/{name}/proxy/<agent path> (lenses-api-spec, agentproxy).
+- SQL processors: docs.lenses.io/latest/api-reference/reference/sql-streaming and
+  .../6.3/reference/sql-streaming (OpenAPI): GET /api/v2/streams ->
+  agent_HttpListSqlProcessorsApiResponse {"processors": [agent_HttpGetSqlProcessorApiResponse]};
+  GET /api/v2/streams/{id} -> {id, application: {name, processorId, lrn, sql, inputTopics,
+  outputTopics, otherSettings}, metadata: {description, tags, createdBy, createdAt,
+  processorType}, deployment: {details: {replicas, otherSettings, labels, cluster,
+  namespace}, status: {level, startedAt, stoppedAt, replicas}}, coverage} (required: id,
+  application, metadata, deployment, coverage); POST /api/v2/streams {name (min 1), sql
+  (min 1), processorId? (min 1), description? (min 1), tags?, deployment}. Agent errors are
+  agent_BadRequest {"error", "errorType"?, "fields"?} (.../6.1/reference/sql-snapshot).
+- lensesio/lenses-mcp src/lenses_mcp/tools/sql_processors.py @ 73754e35: the same paths, the
+  deployment {"mode": "IN_PROC"}, and DELETE /api/v1/streams/{id} (v1); its HTTP client reads
+  an HQ error's `title`.
+
+Assumptions (no source confirms them; the client copes either way where it can):
+- The create answer: 200 with the processor as GET returns it (the docs: "returns the
+  processor ID and initial state"); `create_returns_id=False` answers without it.
+- A taken processor name answers 409; delete answers 204; HQ's own errors carry `title`.
+- The agent key field of the create-environment answer is `agent_key` (lenses-mcp's docs).
+- `lrn` values are made up in form (their format is not documented); `processorType` is left
+  out (its values are not documented).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +55,11 @@ __all__ = ["FakeLenses", "Recorded", "lenses_fixture"]
 _STREAMS = re.compile(
     r"^/api/v1/environments/(?P<env>[^/]+)/proxy/api/(?P<version>v1|v2)/streams(?:/(?P<id>[^/]+))?$"
 )
+_ENVIRONMENT = re.compile(r"^/api/v1/environments(?:/(?P<name>[^/]+))?$")
+ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+"""An hq-resource-name of 1 to 63 characters (lowercase letters, digits, inner hyphens)."""
+TIERS = ("development", "staging", "production")
+CREATED_AT = "2026-12-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -35,14 +76,16 @@ class FakeLenses:
     password: str = "hq-Pa55word!"
     environments: tuple[str, ...] = ("dev",)
     login_status: int = 200
-    """200 (Lenses 6.3, with a body) or 204 (6.1)."""
+    """200 with a body (Lenses 6.2/6.3) or 204 with none (6.1)."""
     create_returns_id: bool = True
-    """False: the create answer has no id, as some HQ versions do."""
+    """False: the create answer carries no processor (the unconfirmed part of the API)."""
     conflicts: int = 0
     """The next N writes (POST/DELETE other than login) answer 409."""
     delay: float = 0.0
     """Seconds every call except login waits before answering."""
     processors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """id -> the processor as GET answers it, plus `env`."""
+    created_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
     _sessions: set[str] = field(default_factory=set)
@@ -65,15 +108,23 @@ class FakeLenses:
             self._server.shutdown()
             self._server.server_close()
 
-    # --- out-of-band changes, as a user in the Lenses UI would make them ----------------------
+    # --- what the tests look at, and changes made in the Lenses UI ---------------------------
+
+    def named(self, name: str) -> dict[str, Any]:
+        """The one processor called `name`."""
+        (found,) = [p for p in self.processors.values() if p["application"]["name"] == name]
+        return found
+
+    def live(self) -> dict[str, str]:
+        """Processor name -> its SQL."""
+        return {p["application"]["name"]: p["application"]["sql"]
+                for p in self.processors.values()}
 
     def add(self, name: str, sql: str, env: str = "dev") -> str:
         with self._lock:
-            processor_id = f"proc-{secrets.token_hex(4)}"
-            self.processors[processor_id] = {
-                "id": processor_id, "name": name, "sql": sql, "description": "", "env": env,
-            }
-            return processor_id
+            processor = _processor(name, sql, None, env)
+            self.processors[processor["id"]] = processor
+            return processor["id"]
 
     def drop(self, processor_id: str) -> None:
         with self._lock:
@@ -81,7 +132,11 @@ class FakeLenses:
 
     def set_sql(self, processor_id: str, sql: str) -> None:
         with self._lock:
-            self.processors[processor_id]["sql"] = sql
+            self.processors[processor_id]["application"]["sql"] = sql
+
+    def set_description(self, processor_id: str, description: str) -> None:
+        with self._lock:
+            self.processors[processor_id]["metadata"]["description"] = description
 
     def calls(self, method: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path != "/api/v1/login"]
@@ -98,29 +153,56 @@ class FakeLenses:
         if self.delay:
             self._stopping.wait(self.delay)
         if _cookie(headers) not in self._sessions:
-            return 401, {"message": "Unauthorized"}, {}
+            return 401, {"title": "Unauthorized"}, {}
+        environment = _ENVIRONMENT.match(path)
+        if environment:
+            with self._lock:
+                return self._environments(method, environment["name"], body)
         match = _STREAMS.match(path)
         if not match:
-            return 404, {"message": f"no route {method} {path}"}, {}
+            return 404, {"title": f"no route {method} {path}"}, {}
         env, version, processor_id = match["env"], match["version"], match["id"]
         if env not in self.environments:
-            return 404, {"message": f"environment {env} not found"}, {}
+            return 404, {"title": f"environment {env} not found"}, {}
         with self._lock:
             if method in ("POST", "DELETE") and self.conflicts > 0:
                 self.conflicts -= 1
-                return 409, {"message": "Conflict: the agent is busy, try again"}, {}
+                return 409, {"error": "Conflict: the agent is busy, try again"}, {}
             return self._streams(method, version, env, processor_id, body)
 
     def _login(self, body: Any) -> tuple[int, Any, dict[str, str]]:
         user, password = (body or {}).get("username"), (body or {}).get("password")
         if (user, password) != (self.username, self.password):
             # Echoes what it was sent, as careless servers do, so masking is tested for real.
-            return 401, {"message": f"invalid credentials for {user}:{password}"}, {}
+            return 401, {"title": f"invalid credentials for {user}:{password}"}, {}
         token = secrets.token_hex(8)
         self._sessions.add(token)
         cookie = {"Set-Cookie": f"session_id={token}; Path=/; HttpOnly; SameSite=Lax"}
         reply = {"user": user} if self.login_status == 200 else None
         return self.login_status, reply, cookie
+
+    def _environments(self, method: str, name: str | None, body: Any) -> tuple[
+        int, Any, dict[str, str]
+    ]:
+        known = {env: _environment(env) for env in self.environments}
+        if (method, name) == ("GET", None):
+            return 200, {"items": list(known.values())}, {}
+        if method == "GET":
+            return (200, known[name], {}) if name in known else (
+                404, {"title": f"environment {name} not found"}, {})
+        if (method, name) == ("POST", None):
+            name = (body or {}).get("name") or ""
+            if not ENVIRONMENT_NAME.match(name) or (body or {}).get("tier") not in TIERS:
+                return 400, {"title": "name must be an hq-resource-name (1-63 lowercase "
+                             "letters, digits, inner hyphens) and tier one of "
+                             f"{', '.join(TIERS)}"}, {}
+            if name in known:
+                return 409, {"title": f"environment {name} already exists"}, {}
+            created = {**_environment(name), "agent_key": f"agent_key_{secrets.token_hex(16)}"}
+            self.environments = (*self.environments, name)
+            self.created_environments[name] = created
+            return 200, created, {}
+        return 405, {"title": f"{method} not allowed here"}, {}
 
     def _streams(
         self, method: str, version: str, env: str, processor_id: str | None, body: Any
@@ -130,29 +212,81 @@ class FakeLenses:
             return 200, {"processors": [_public(p) for p in mine.values()]}, {}
         if method == "GET" and version == "v2" and processor_id:
             found = mine.get(processor_id)
-            return (200, _public(found), {}) if found else (404, {"message": "not found"}, {})
+            return (200, _public(found), {}) if found else (
+                404, {"error": f"SQL processor {processor_id} not found"}, {})
         if (method, version, processor_id) == ("POST", "v2", None):
-            if not body or not body.get("name") or not body.get("sql") or not body.get(
-                "deployment", {}).get("mode"):
-                return 400, {"message": "name, sql and deployment.mode are required"}, {}
-            if any(p["name"] == body["name"] for p in mine.values()):
-                return 409, {"message": f"A processor named {body['name']} already exists"}, {}
-            new_id = f"proc-{secrets.token_hex(4)}"
-            self.processors[new_id] = {
-                "id": new_id, "name": body["name"], "sql": body["sql"],
-                "description": body.get("description", ""), "env": env,
-            }
-            return 201, ({"id": new_id} if self.create_returns_id else {}), {}
+            problems = _create_problems(body)
+            if problems:
+                return 400, {"error": "The request input was invalid",
+                             "fields": [{"field": f, "error": e} for f, e in problems]}, {}
+            if any(p["application"]["name"] == body["name"] for p in mine.values()):
+                return 409, {"error": f"A processor named {body['name']} already exists"}, {}
+            processor = _processor(body["name"], body["sql"], body.get("description"), env,
+                                   body.get("tags") or [])
+            self.processors[processor["id"]] = processor
+            return 200, (_public(processor) if self.create_returns_id else None), {}
         if method == "DELETE" and version == "v1" and processor_id:
             if processor_id not in mine:
-                return 404, {"message": "not found"}, {}
+                return 404, {"error": f"SQL processor {processor_id} not found"}, {}
             del self.processors[processor_id]
             return 204, None, {}
-        return 405, {"message": f"{method} not allowed here"}, {}
+        return 405, {"error": f"{method} not allowed here"}, {}
+
+
+def _create_problems(body: Any) -> list[tuple[str, str]]:
+    """What the create schema refuses: name and sql required (min length 1), description and
+    processorId at least one character when present, deployment required."""
+    if not isinstance(body, dict):
+        return [("body", "a JSON object is required")]
+    problems = [(key, "is required (min length 1)") for key in ("name", "sql")
+                if not isinstance(body.get(key), str) or not body[key]]
+    problems += [(key, "min length 1") for key in ("description", "processorId")
+                 if key in body and not body[key]]
+    if not isinstance(body.get("deployment"), dict):
+        problems.append(("deployment", "is required"))
+    return problems
+
+
+def _processor(name: str, sql: str, description: str | None, env: str,
+               tags: list[str] | None = None) -> dict[str, Any]:
+    """A processor as GET /api/v2/streams/{id} answers it, right after an IN_PROC create; no
+    `description` key when none was given (it has a minimum length of 1)."""
+    processor_id = f"proc-{secrets.token_hex(4)}"
+    metadata: dict[str, Any] = {"tags": list(tags or []), "createdBy": "admin",
+                                "createdAt": CREATED_AT}
+    if description:
+        metadata["description"] = description
+    return {
+        "id": processor_id,
+        "application": {
+            "name": name,
+            "processorId": processor_id,
+            "lrn": f"lrn:environment/{env}/sql-processor/{processor_id}",
+            "sql": sql,
+            "inputTopics": [],
+            "outputTopics": [],
+            "otherSettings": {},
+        },
+        "metadata": metadata,
+        "deployment": {
+            "details": {"replicas": 1, "otherSettings": {}, "labels": {}},
+            # The docs' example level; the user guide says processors do not start by
+            # themselves ("click Start").
+            "status": {"level": "NOT_RUNNING", "replicas": []},
+        },
+        "coverage": "full",
+        "env": env,
+    }
+
+
+def _environment(name: str) -> dict[str, Any]:
+    return {"name": name, "display_name": name, "lrn": f"lrn:environment/{name}",
+            "id": f"env-{name}", "created_at": CREATED_AT, "tier": "development",
+            "status": {"agent_connected": True}, "metadata": {}}
 
 
 def _public(processor: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in processor.items() if k != "env"} | {"status": "RUNNING"}
+    return {k: v for k, v in processor.items() if k != "env"}
 
 
 def _cookie(headers: dict[str, str]) -> str:
@@ -190,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(name="lenses")
 def lenses_fixture() -> Iterator[FakeLenses]:
-    """A fresh fake HQ per test, with the `dev` environment."""
+    """A fresh HQ test server per test, with the `dev` environment."""
     fake = FakeLenses()
     fake.start()
     try:

@@ -69,7 +69,17 @@ def test_create_sends_an_in_process_processor_with_the_session_cookie(lenses: Fa
 def test_create_finds_the_id_by_name_when_the_answer_has_none(lenses: FakeLenses) -> None:
     lenses.create_returns_id = False
     created = fast().create(props(lenses))
-    assert lenses.processors[created.id]["name"] == "heart_rate"
+    assert lenses.processors[created.id]["application"]["name"] == "heart_rate"
+
+
+def test_create_leaves_out_an_empty_description(lenses: FakeLenses) -> None:
+    """The API wants a description of at least one character, or none."""
+    created = fast().create(props(lenses, description=""))
+    [post] = lenses.calls("POST")
+    assert "description" not in post.body
+    read = fast().read(created.id, {**props(lenses, description=""), **created.outs})
+    assert read.outs["description"] == ""
+    assert fast().diff(created.id, read.outs, props(lenses, description="")).changes is False
 
 
 @pytest.mark.parametrize("status", [200, 204])
@@ -116,6 +126,46 @@ def test_read_after_an_out_of_band_delete_reports_it_gone(lenses: FakeLenses) ->
     read = provider.read(created.id, {**props(lenses), **created.outs})
     assert read.id is None
     assert read.outs == {}
+
+
+def test_read_after_a_description_changed_in_lenses_shows_it_as_drift(
+    lenses: FakeLenses,
+) -> None:
+    provider = fast()
+    created = provider.create(props(lenses))
+    lenses.set_description(created.id, "edited in the UI")
+    read = provider.read(created.id, {**props(lenses), **created.outs})
+    assert read.outs["description"] == "edited in the UI"
+    assert read.inputs is not None and read.inputs["description"] == "edited in the UI"
+    assert provider.diff(created.id, read.outs, props(lenses)).replaces == ["description"]
+
+
+def test_read_takes_name_sql_and_description_from_where_hq_puts_them(
+    lenses: FakeLenses,
+) -> None:
+    """`application.name`, `application.sql`, `metadata.description`; nothing at the top."""
+    provider = fast()
+    created = provider.create(props(lenses))
+    live = lenses.processors[created.id]
+    assert {"name", "sql", "description"}.isdisjoint(live), "the test server's shape"
+    read = provider.read(created.id, {**props(lenses), **created.outs})
+    assert (read.outs["name"], read.outs["sql"], read.outs["description"]) == (
+        "heart_rate", SQL, "heart rate")
+
+
+def test_find_matches_the_name_under_application(lenses: FakeLenses) -> None:
+    other = lenses.add("blood_pressure", SQL)
+    mine = lenses.add("heart_rate", SQL)
+    client = LensesClient.connect(lenses.url, lenses.username, lenses.password, timeout=2.0)
+    found = client.find("dev", "heart_rate")
+    assert found is not None and found["id"] == mine != other
+    assert client.find("dev", "temperature") is None
+
+
+def test_an_agent_error_shows_its_field_errors(lenses: FakeLenses) -> None:
+    error = failure(lenses.password, lambda: fast().create(props(lenses, sql="")))
+    assert error.status == 400
+    assert "The request input was invalid; sql: is required (min length 1)" in str(error)
 
 
 def test_read_after_an_out_of_band_sql_change_shows_the_live_sql(lenses: FakeLenses) -> None:

@@ -179,10 +179,9 @@ def test_up_creates_the_connector_and_processors_and_readings_reach_device_data(
     assert result.summary.resource_changes == {"create": 4 + len(DERIVED_STREAMS)}
     connect_server.task_in_state(MQTT_SOURCE_NAME, "RUNNING")
     assert _live_config(connect_server)["mqtt.server.uri"] == pipeline.targets.mqtt_url
-    live = {p["name"]: p["sql"] for p in lenses_server.processors.values()}
-    assert live == {s.name: read_sql(SQL_DIR, s) for s in DERIVED_STREAMS}
+    assert lenses_server.live() == {s.name: read_sql(SQL_DIR, s) for s in DERIVED_STREAMS}
     assert result.outputs["sqlProcessors"].value == {
-        p["name"]: p["id"] for p in lenses_server.processors.values()}
+        s.name: lenses_server.named(s.name)["id"] for s in DERIVED_STREAMS}
 
     before = kafka_server.record_count(DEVICE_TOPIC)
     summary = simulate(mqtt_server.port, *pipeline.device, "--count", "300", "--rate", "0",
@@ -245,7 +244,7 @@ def test_processor_changed_in_lenses_fails_the_drift_check_and_up_refresh_replac
     pipeline, lenses_server, tmp_path
 ) -> None:
     stream = DERIVED_STREAMS[0]
-    (processor_id,) = [k for k, p in lenses_server.processors.items() if p["name"] == stream.name]
+    processor_id = lenses_server.named(stream.name)["id"]
     lenses_server.set_sql(processor_id, "INSERT INTO elsewhere SELECT STREAM * FROM device_data;")
     pipeline.dirty = True
 
@@ -258,8 +257,8 @@ def test_processor_changed_in_lenses_fails_the_drift_check_and_up_refresh_replac
 
     pipeline.stack.up(refresh=True)
     pipeline.dirty = False
-    (now,) = [p for p in lenses_server.processors.values() if p["name"] == stream.name]
-    assert now["sql"] == read_sql(SQL_DIR, stream)
+    now = lenses_server.named(stream.name)
+    assert now["application"]["sql"] == read_sql(SQL_DIR, stream)
     assert now["id"] != processor_id
     assert pipeline.drift_check()[0] == 0
 
@@ -282,7 +281,7 @@ def test_changed_processor_sql_replaces_the_processor(pipeline, lenses_server, s
     stream = DERIVED_STREAMS[1]
     path = sql_dir / f"{stream.name}.sql"
     original = path.read_text()
-    (old_id,) = [k for k, p in lenses_server.processors.items() if p["name"] == stream.name]
+    old_id = lenses_server.named(stream.name)["id"]
     path.write_text(original.replace("SELECT", "SELECT /* reviewed */", 1))
     pipeline.dirty = True
     try:
@@ -290,8 +289,8 @@ def test_changed_processor_sql_replaces_the_processor(pipeline, lenses_server, s
         assert preview.change_summary.get("replace") == 1, preview.change_summary
         assert f"processors-{stream.name}" in preview.stdout
         pipeline.stack.up()
-        (now,) = [p for p in lenses_server.processors.values() if p["name"] == stream.name]
-        assert now["id"] != old_id and "/* reviewed */" in now["sql"]
+        now = lenses_server.named(stream.name)
+        assert now["id"] != old_id and "/* reviewed */" in now["application"]["sql"]
     finally:
         path.write_text(original)
 
