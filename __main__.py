@@ -88,7 +88,7 @@ def main() -> dict[str, pulumi.Output]:
                 settings=settings.lenses,
                 engine=engine(settings.lenses.placement),
                 defaults=defaults,
-                environment=settings.stack,
+                environment=settings.lenses.environment,
                 postgres=postgres,
                 databases=databases,
                 kafka=kafka,
@@ -100,7 +100,7 @@ def main() -> dict[str, pulumi.Output]:
             "processors",
             SqlProcessorsArgs(
                 hq_url=lenses.url,
-                environment=settings.stack,
+                environment=settings.lenses.environment,
                 username=lenses.admin_username,
                 password=lenses.admin_password,
                 # The agent must be up, and the topics it reads and writes must exist.

@@ -207,6 +207,8 @@ class LensesSettings:
     admin_username: str
     admin_password: pulumi.Output[str] | None
     """External mode: the HQ user the SQL processors are managed as. Generated otherwise."""
+    environment: str
+    """This stack's environment in HQ (also its Connect cluster's name in provisioning)."""
 
     HQ_HTTP_PORT = 9991
     HQ_AGENTS_PORT = 10000
@@ -706,6 +708,26 @@ def _load_postgres(r: _Reader, docker_host: str) -> PostgresSettings:
     )
 
 
+ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+"""What HQ takes as an environment name (an hq-resource-name of at most 63 characters:
+docs.lenses.io api-reference environments); it also meets provisioning's `connect[].name`
+pattern ^[a-zA-Z0-9-]+$ (lensesio/json-schemas agent/provisioning.schema.json)."""
+
+
+def environment_name_for(stack: str) -> str:
+    """The HQ environment name derived from a stack name ("" when nothing usable is left):
+    lowercased, every run of other characters one hyphen, no hyphen at either end."""
+    name = re.sub(r"[^a-z0-9]+", "-", stack.lower()).strip("-")
+    return name[:63].rstrip("-")
+
+
+def _environment_problem(value: str) -> str | None:
+    if ENVIRONMENT_NAME.match(value):
+        return None
+    return ("must be 1-63 lowercase letters, digits and hyphens, not starting or ending with "
+            "a hyphen (HQ's rule for environment names)")
+
+
 def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
     mode = r.mode("lensesMode", [Mode.CONTAINER, Mode.EXTERNAL, Mode.DISABLED])
     external = mode is Mode.EXTERNAL
@@ -731,6 +753,12 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
                "https://lenses.io/legals/eula, then: "
                f"pulumi config set --stack {r.stack} lensesAcceptEula true "
                "(or set lensesMode to disabled)")
+    environment = (r.text("lensesEnvironmentName", _environment_problem)
+                   or environment_name_for(r.stack))
+    if not environment:
+        r.fail("lensesEnvironmentName", "",
+               f"cannot be derived from the stack name {r.stack!r}; name it: pulumi config set "
+               f"--stack {r.stack} lensesEnvironmentName <name>")
     # Placement is needed for the agent in both container and external mode.
     placement = r.placement(
         Mode.CONTAINER if mode is not Mode.DISABLED else Mode.DISABLED,
@@ -755,6 +783,7 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
             if external
             else None,
         ),
+        environment=environment,
     )
 
 

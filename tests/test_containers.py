@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import yaml
 
 from components.kafka import (
     MQTT_SOURCE_PLUGIN,
@@ -204,3 +205,15 @@ def test_connector_jar_is_the_pinned_version_with_the_classes_we_configure() -> 
     assert "com/snowflake/kafka/connector/SnowflakeSinkConnector.class" in names
     assert "com/snowflake/kafka/connector/records/SnowflakeAvroConverter.class" in names
     assert pinned.encode() in utils, f"jar is not version {pinned}: run scripts/fetch-connectors"
+
+
+def test_the_hq_environment_name_reaches_the_agent_its_provisioning_and_the_processors() -> None:
+    """One name everywhere HQ knows this stack: the agent registers in it, provisioning names
+    its Connect cluster after it, the SQL processors are created in it."""
+    run = run_program("dev", {f"{PROJECT}:lensesEnvironmentName": "eu-dev-1"})
+    assert _env(run, "lenses-agent")["DEMO_HQ_ENV_NAME"] == "eu-dev-1"
+    provisioning = yaml.safe_load(
+        unwrap(run.upload("lenses-agent", "/mnt/settings/provisioning.yaml")["content"]))
+    assert [c["name"] for c in provisioning["connect"]] == ["eu-dev-1"]
+    processors = run.of_type("pulumi-python:dynamic/lenses:Processor")
+    assert {p.get("environment") for p in processors} == {"eu-dev-1"}

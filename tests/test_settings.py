@@ -97,6 +97,13 @@ BAD_INPUTS = [
                  "(schemes: https, http)", id="url-wrong-scheme"),
     pytest.param("dev", {"lensesHqAgentsAddress": "hq"}, "lensesHqAgentsAddress", "'hq'",
                  "must be host:port", id="agents-address-without-port"),
+    pytest.param("dev", {"lensesEnvironmentName": "EU_prod"}, "lensesEnvironmentName",
+                 "'EU_prod'", "lowercase letters, digits and hyphens", id="environment-name"),
+    pytest.param("dev", {"lensesEnvironmentName": "prod-"}, "lensesEnvironmentName",
+                 "'prod-'", "not starting or ending with a hyphen",
+                 id="environment-name-trailing-hyphen"),
+    pytest.param("dev", {"lensesEnvironmentName": "e" * 64}, "lensesEnvironmentName",
+                 f"'{'e' * 64}'", "must be 1-63", id="environment-name-too-long"),
     pytest.param("dev", {"lensesAgentHeapOpts": "1536m"}, "lensesAgentHeapOpts", "'1536m'",
                  "must be JVM heap flags", id="heap-size-without-flag"),
     pytest.param("dev", {"lensesAgentHeapOpts": "-Xmx1536m --max-heap"}, "lensesAgentHeapOpts",
@@ -250,3 +257,28 @@ def test_one_engine_reached_through_two_urls_is_refused() -> None:
 def test_trailing_slash_on_an_engine_url_is_the_same_engine() -> None:
     s = load("prod", {f"{PROJECT}:metabaseDockerHost": "ssh://deploy@mqtt.health.internal/"})
     assert len(s.docker_hosts()) == 2
+
+
+@pytest.mark.parametrize(("stack", "environment"), [
+    ("dev", "dev"), ("Prod", "prod"), ("eu_prod", "eu-prod"), ("team.a__b", "team-a-b"),
+    ("_x_", "x"), ("a" * 70, "a" * 63),
+])
+def test_the_hq_environment_name_is_derived_from_the_stack_name(stack, environment) -> None:
+    config, secret_keys = merge_config("dev", None, USER_SECRETS["dev"])
+    pulumi.runtime.set_all_config(config, secret_keys)
+    assert load_settings(pulumi.Config(PROJECT), stack).lenses.environment == environment
+
+
+def test_a_stack_name_with_nothing_to_derive_asks_for_the_environment_name() -> None:
+    config, secret_keys = merge_config("dev", None, USER_SECRETS["dev"])
+    pulumi.runtime.set_all_config(config, secret_keys)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(pulumi.Config(PROJECT), "___")
+    assert any("lensesEnvironmentName" in p and "cannot be derived from the stack name '___'"
+               in p and "pulumi config set --stack ___ lensesEnvironmentName" in p
+               for p in caught.value.problems), caught.value.problems
+
+
+def test_an_explicit_environment_name_is_used_as_it_is() -> None:
+    assert load("prod", {f"{PROJECT}:lensesEnvironmentName": "eu-prod-1"}).lenses.environment == (
+        "eu-prod-1")
