@@ -773,7 +773,13 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
         hq_url=hq_url,
         hq_agents_endpoint=agents,
         agent_key=r.secret("lensesAgentKey", "lensesMode is external" if external else None),
-        license_key=r.secret("lensesLicenseKey", None),
+        license_key=r.secret(
+            "lensesLicenseKey",
+            "lensesMode is container: HQ's configuration requires license.key (HQ "
+            "configuration reference 6.3). Lenses publishes a free community key for demos "
+            "and testing on https://docs.lenses.io/latest/devx/6.0/deployment/installation/"
+            "docker/hq; production needs your own" if mode is Mode.CONTAINER else None,
+        ),
         accept_eula=accept,
         agent_heap_opts=heap,
         admin_username=r.text("lensesAdminUsername"),

@@ -72,11 +72,12 @@ USER_CONFIG: dict[str, dict[str, Any]] = {
 
 # Secrets a user sets per stack with `pulumi config set --secret`; test values only.
 USER_SECRETS: dict[str, dict[str, str]] = {
-    "dev": {"snowflakeAdminPrivateKey": ADMIN_KEY_PEM},
+    "dev": {"snowflakeAdminPrivateKey": ADMIN_KEY_PEM, "lensesLicenseKey": "license_key_test"},
     "prod": {
         "kafkaSaslPassword": "test-sasl-password",
         "postgresAdminPassword": "test-postgres-admin-password",
         "snowflakeAdminPrivateKey": ADMIN_KEY_PEM,
+        "lensesLicenseKey": "license_key_test",
     },
 }
 

@@ -12,7 +12,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from components.render.keys import KeyFileError, load_private_key, pem_body
-from tests.harness import ADMIN_KEY_PEM, PROJECT, ROOT, ProgramRun, State, run_program, unwrap
+from tests.harness import (
+    PROJECT,
+    ROOT,
+    USER_SECRETS,
+    ProgramRun,
+    State,
+    run_program,
+    unwrap,
+)
 
 USER = "snowflake:index/serviceUser:ServiceUser"
 TLS_KEY = "tls:index/privateKey:PrivateKey"
@@ -108,12 +116,7 @@ def test_encrypted_key_with_secret_passphrase_loads_in_the_program(tmp_path, rsa
     run = run_program(
         "prod",
         overrides={f"{PROJECT}:snowflakeKey1": str(path)},
-        user_secrets={
-            "kafkaSaslPassword": "x",
-            "postgresAdminPassword": "y",
-            "snowflakeAdminPrivateKey": ADMIN_KEY_PEM,
-            "snowflakeKey1Passphrase": "pw",
-        },
+        user_secrets={**USER_SECRETS["prod"], "snowflakeKey1Passphrase": "pw"},
     )
     assert run.one(USER, "snowflake-user").get("rsaPublicKey") == _public_body(rsa_key)
 

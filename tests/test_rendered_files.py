@@ -118,7 +118,8 @@ def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:
         "password": role.get("password"),
         "database": "hq",
     }
-    assert config["license"] == {"acceptEULA": True}
+    assert config["license"] == {"key": "license_key_test", "acceptEULA": True}, (
+        "the stack's lensesLicenseKey")
     assert config["auth"]["administrators"] == ["admin"]
     (admin,) = config["auth"]["users"]
     password = dev.outputs["lensesAdminPassword"][0]

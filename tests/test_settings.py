@@ -12,7 +12,14 @@ import pytest
 
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
-from tests.harness import PROJECT, USER_SECRETS, ConfigError, merge_config
+from tests.harness import (
+    ALL_EXTERNAL,
+    ALL_EXTERNAL_SECRETS,
+    PROJECT,
+    USER_SECRETS,
+    ConfigError,
+    merge_config,
+)
 
 SECRET_VALUE = "Zebra-Quokka-9931"
 
@@ -282,3 +289,17 @@ def test_a_stack_name_with_nothing_to_derive_asks_for_the_environment_name() -> 
 def test_an_explicit_environment_name_is_used_as_it_is() -> None:
     assert load("prod", {f"{PROJECT}:lensesEnvironmentName": "eu-prod-1"}).lenses.environment == (
         "eu-prod-1")
+
+
+def test_running_hq_without_a_license_key_is_refused_with_where_to_get_one() -> None:
+    secrets = {k: v for k, v in USER_SECRETS["dev"].items() if k != "lensesLicenseKey"}
+    (problem,) = problems("dev", {}, secrets)
+    assert problem.startswith(f"{PROJECT}:lensesLicenseKey is not set; it is required because "
+                              "lensesMode is container")
+    assert "docs.lenses.io/latest/devx/6.0/deployment/installation/docker/hq" in problem
+    assert "pulumi config set --secret --stack dev lensesLicenseKey" in problem
+
+
+def test_an_external_hq_needs_no_license_key_from_this_stack() -> None:
+    secrets = {k: v for k, v in ALL_EXTERNAL_SECRETS.items() if k != "lensesLicenseKey"}
+    assert load("dev", ALL_EXTERNAL, secrets).lenses.license_key is None

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from components.render.keys import pem_body
 from components.settings import SettingsError, load_settings
-from tests.harness import PROJECT, ProgramRun, merge_config, run_program
+from tests.harness import PROJECT, USER_SECRETS, ProgramRun, merge_config, run_program
 
 SF = "snowflake:index/"
 USER = f"{SF}serviceUser:ServiceUser"
@@ -140,7 +140,8 @@ def test_disabled_snowflake_declares_no_snowflake_resource() -> None:
 def test_enabled_but_unconfigured_snowflake_names_every_missing_key() -> None:
     blank = {f"{PROJECT}:{k}": "" for k in ("snowflakeOrganizationName", "snowflakeAccountName",
                                             "snowflakeAdminUser")}
-    config, secret_keys = merge_config("dev", blank, {})
+    others = {k: v for k, v in USER_SECRETS["dev"].items() if k != "snowflakeAdminPrivateKey"}
+    config, secret_keys = merge_config("dev", blank, others)
     pulumi.runtime.set_all_config(config, secret_keys)
     with pytest.raises(SettingsError) as caught:
         load_settings(pulumi.Config(PROJECT), "dev")
