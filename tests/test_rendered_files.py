@@ -120,6 +120,7 @@ def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:
     }
     assert config["license"] == {"key": "license_key_test", "acceptEULA": True}, (
         "the stack's lensesLicenseKey")
+    assert config["logger"] == {"mode": "text"}
     assert config["auth"]["administrators"] == ["admin"]
     (admin,) = config["auth"]["users"]
     password = dev.outputs["lensesAdminPassword"][0]

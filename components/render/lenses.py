@@ -92,6 +92,9 @@ def render_hq_config(
                 "database": database.database,
             },
             "license": license_block,
+            # Plain-text log lines, as the upstream compose configures HQ (the Helm chart's
+            # logger.mode is text or json).
+            "logger": {"mode": "text"},
             "auth": {
                 "administrators": [admin_username],
                 "users": [{"username": admin_username, "password": admin_bcrypt}],
