@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from devtools.engine import PIN, Engine, cli_missing
+from devtools.engine import Engine, cli_missing, pinned_version
 from devtools.engine_program import PipelineTargets, pipeline_program
 
 PLACEHOLDERS = PipelineTargets(
@@ -66,7 +66,8 @@ def main() -> int:
                       flush=True)
     empty = statistics.median(samples["empty"])
     pipeline = statistics.median(samples["pipeline"])
-    print(f"summary: `pulumi preview` of a new stack, Pulumi CLI {PIN}, median of {runs}")
+    print(f"summary: `pulumi preview` of a new stack, Pulumi CLI {pinned_version()}, "
+          f"median of {runs}")
     print(f"  empty inline program      {empty:6.2f}s  1.00x")
     print(f"  engine tests' program     {pipeline:6.2f}s  {pipeline / empty:5.2f}x empty "
           "(2 components, 1 connector, 4 processors)")

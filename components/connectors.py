@@ -46,6 +46,7 @@ SNOWFLAKE_SINK_NAME = "health_snowflake_sink"
 REPLACE_ON = ("connect_url", "name")
 """A connector renamed or moved to another cluster is a new connector."""
 PROPERTIES = ("connect_url", "name", "config", "timeout_seconds")
+"""The inputs a connector resource keeps, compares and reads back."""
 
 
 def client_for(props: Mapping[str, Any], backoff: float = 0.5) -> ConnectClient:

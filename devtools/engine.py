@@ -12,20 +12,19 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from pulumi import automation as auto
 from pulumi.automation.errors import CommandError
 
-__all__ = ["CLI", "PIN", "PROJECT", "ROOT", "Engine", "Outcome", "RecordingCommand",
-           "cli_missing"]
+__all__ = ["CLI", "PROJECT", "ROOT", "Engine", "Outcome", "RecordingCommand", "cli_missing",
+           "pinned_version"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "health-pipeline"
 BIN = ROOT / "build" / "pulumi" / "bin"
 CLI = BIN / "pulumi"
-PIN = (ROOT / ".pulumi.version").read_text().strip()
-"""The CLI version every tool of the project uses (the workflows read the same file)."""
 PROVIDER_HOST = BIN / "pulumi-resource-pulumi-python"
 """The engine's host for Python dynamic providers (from the sdk/v3 module zip)."""
 
@@ -35,12 +34,18 @@ LABEL_FLAGS = ("--refresh", "--expect-no-changes", "--diff", "--json", "--policy
 """Flags that make a command a different one for timing (`preview --refresh` vs `preview`)."""
 
 
+@cache
+def pinned_version() -> str:
+    """The CLI version every tool of the project uses (the workflows read the same file)."""
+    return (ROOT / ".pulumi.version").read_text().strip()
+
+
 def cli_missing() -> str | None:
     """Why the engine cannot run here (one line), or None when the CLI and plugins are there."""
     for path in (CLI, PROVIDER_HOST):
         if not os.access(path, os.X_OK):
             return (f"{path.relative_to(ROOT)} is missing; scripts/fetch-pulumi builds the "
-                    f"Pulumi CLI {PIN} and puts the provider host beside it")
+                    f"Pulumi CLI {pinned_version()} and puts the provider host beside it")
     return None
 
 

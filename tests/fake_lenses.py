@@ -85,7 +85,6 @@ class FakeLenses:
     """Seconds every call except login waits before answering."""
     processors: dict[str, dict[str, Any]] = field(default_factory=dict)
     """id -> the processor as GET answers it, plus `env`."""
-    created_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
     _sessions: set[str] = field(default_factory=set)
@@ -200,7 +199,6 @@ class FakeLenses:
                 return 409, {"title": f"environment {name} already exists"}, {}
             created = {**_environment(name), "agent_key": f"agent_key_{secrets.token_hex(16)}"}
             self.environments = (*self.environments, name)
-            self.created_environments[name] = created
             return 200, created, {}
         return 405, {"title": f"{method} not allowed here"}, {}
 

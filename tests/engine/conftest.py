@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from devtools.engine import PIN, Engine, cli_missing
+from devtools.engine import Engine, cli_missing, pinned_version
 
 _engines: list[Engine] = []
 
@@ -38,7 +38,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
             timings[label].append(seconds)
     if not timings:
         return
-    terminalreporter.section(f"Pulumi CLI {PIN}: wall time per command in the engine tests")
+    terminalreporter.section(
+        f"Pulumi CLI {pinned_version()}: wall time per command in the engine tests")
     for label, values in sorted(timings.items(), key=lambda kv: -sum(kv[1])):
         terminalreporter.write_line(
             f"{label:<58} x{len(values):<3} median {statistics.median(values):6.2f}s  "
