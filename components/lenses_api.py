@@ -1,8 +1,10 @@
-"""A client for the Lenses 6 HQ HTTP API: a session login, and the SQL processors of one
-environment, reached through HQ's proxy to that environment's agent."""
+"""A client for the Lenses 6 HQ HTTP API: a session login, environments, and what lives in one
+environment's agent, reached through HQ's proxy: SQL processors and topic metadata."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -10,13 +12,28 @@ from urllib.parse import quote
 
 from components.http_api import ApiError, JsonApi, mask
 
-__all__ = ["SESSION_COOKIE", "LensesClient", "declared_view"]
+__all__ = ["SESSION_COOKIE", "LensesClient", "agent_key_of", "declared_view"]
 
 SESSION_COOKIE = "session_id"
 """The cookie HQ sets on login; any other cookie it sets is sent back as well."""
 
 IN_PROC = {"mode": "IN_PROC"}
 """Processors run inside the agent: the stack provisions no Kubernetes or Connect targets."""
+
+
+AGENT_KEY = re.compile(r"agent_key_[A-Za-z0-9_]+")
+"""How an agent key looks: the agent image's own registration greps this pattern out of HQ's
+answer (lensesio/lenses-docker setup.sh)."""
+
+
+def agent_key_of(created: Any) -> str | None:
+    """The agent key in HQ's answer to creating an environment. The docs say only that the
+    answer "contains the agent key"; its field is taken to be `agent_key`, and otherwise the one
+    value anywhere in the answer that looks like a key is used."""
+    if isinstance(created, dict) and isinstance(created.get("agent_key"), str):
+        return created["agent_key"]
+    found = set(AGENT_KEY.findall(json.dumps(created)))
+    return found.pop() if len(found) == 1 else None
 
 
 def declared_view(processor: dict[str, Any]) -> dict[str, str]:
@@ -134,10 +151,72 @@ class LensesClient:
         )
 
 
+    # --- environments ---------------------------------------------------------------------
+
+    def create_environment(self, name: str, tier: str) -> str:
+        """Create the environment; its agent key, which HQ gives only in this answer."""
+        body = {"name": name, "display_name": name, "tier": tier}
+        try:
+            response = self.api.request("POST", ENVIRONMENTS, body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            raise ApiError(
+                f"{error}. Environment {name!r} already exists in HQ (made in the UI, or by the "
+                "agent's demo registration of an earlier version of this program); its agent key "
+                "cannot be read back, so delete the environment in HQ and run again, or set "
+                "lensesEnvironmentName to a new name.",
+                error.status,
+            ) from None
+        key = agent_key_of(response.body if response else None)
+        if not key:
+            raise ApiError(f"Lenses HQ created environment {name!r} but its answer holds no "
+                           "agent key (expected a field agent_key or a value agent_key_...)")
+        self.api.secrets = (*self.api.secrets, key)
+        return key
+
+    def get_environment(self, name: str) -> dict[str, Any] | None:
+        """The environment, or None when it no longer exists."""
+        response = self.api.request("GET", f"{ENVIRONMENTS}/{quote(name, safe='')}",
+                                    missing_ok=True)
+        return response.body if response and isinstance(response.body, dict) else None
+
+    def delete_environment(self, name: str) -> None:
+        """Remove the environment; one that is already gone counts as deleted."""
+        self.api.request("DELETE", f"{ENVIRONMENTS}/{quote(name, safe='')}", missing_ok=True)
+
+    # --- topic metadata ---------------------------------------------------------------------
+
+    def set_topic_metadata(self, env: str, metadata: dict[str, Any]) -> None:
+        """Create or replace what Lenses knows of a topic's key and value (`topicName`,
+        `keyType`, `valueType`, optional `keySchema`/`valueSchema`)."""
+        self.api.request("POST", _agent(env, "api/v1/metadata/topics"), metadata)
+
+    def get_topic_metadata(self, env: str, topic: str) -> dict[str, Any] | None:
+        response = self.api.request(
+            "GET", _agent(env, f"api/metadata/topics/{quote(topic, safe='')}"), missing_ok=True
+        )
+        return response.body if response and isinstance(response.body, dict) else None
+
+    def delete_topic_metadata(self, env: str, topic: str) -> None:
+        self.api.request(
+            "DELETE", _agent(env, f"api/metadata/topics/{quote(topic, safe='')}"),
+            missing_ok=True,
+        )
+
+
+ENVIRONMENTS = "/api/v1/environments"
+
+
+def _agent(env: str, path: str) -> str:
+    """An agent endpoint, through HQ's per-environment proxy."""
+    return f"{ENVIRONMENTS}/{quote(env, safe='')}/proxy/{path}"
+
+
 def _streams(env: str, version: str = "v2") -> str:
     """The agent's processor endpoint, through HQ's per-environment proxy. Deletes are still
     served by the v1 endpoint in Lenses 6."""
-    return f"/api/v1/environments/{quote(env, safe='')}/proxy/api/{version}/streams"
+    return _agent(env, f"api/{version}/streams")
 
 
 def _session_cookie(set_cookies: Sequence[str]) -> str:

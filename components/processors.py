@@ -9,17 +9,23 @@ from typing import Any
 
 import pulumi
 from pulumi import Input
-from pulumi.dynamic import (
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.dynamic import engine_keyed_diff
-from components.lenses_api import LensesClient, declared_view
-from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, DerivedStream
+from components.lenses_api import declared_view
+from components.lenses_resources import (
+    DEVICE_VALUE_SCHEMA,
+    HqProvider,
+    TopicFormat,
+    TopicFormatArgs,
+    device_value_schema,
+)
+from components.streams import (
+    DERIVED_STREAMS,
+    DEVICE_KEY_TYPE,
+    DEVICE_TOPIC,
+    DEVICE_VALUE_TYPE,
+    DerivedStream,
+)
 
 __all__ = [
     "SQL_DIR",
@@ -32,12 +38,6 @@ __all__ = [
 ]
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql" / "processors"
-
-INPUTS = ("hq_url", "environment", "username", "password", "name", "sql", "description")
-REPLACED_BY = ("hq_url", "environment", "name", "sql", "description")
-"""Lenses has no update for a processor, so any change to what it is or where it runs means a
-new one. Credentials are not among these: they only say how Pulumi logs in."""
-
 
 def read_sql(sql_dir: Path, stream: DerivedStream) -> str:
     """The processor SQL for `stream`, read at program time so a missing file stops the preview
@@ -54,32 +54,20 @@ def read_sql(sql_dir: Path, stream: DerivedStream) -> str:
     return sql
 
 
-class ProcessorProvider(ResourceProvider):
-    """CRUD for one Lenses SQL processor. It holds no credentials and no client: Pulumi pickles
-    the provider into the state, so it carries only plain numbers and logs in afresh with the
-    resource's own (secret) inputs on every call. The class is pickled by reference, so the
-    provider process imports this module from the project directory."""
+class ProcessorProvider(HqProvider):
+    """CRUD for one Lenses SQL processor (see HqProvider for what the provider holds)."""
 
-    def __init__(
-        self, timeout: float = 30.0, retries_on_conflict: int = 6, backoff: float = 0.5
-    ) -> None:
-        super().__init__()
-        self.timeout = timeout
-        self.retries_on_conflict = retries_on_conflict
-        self.backoff = backoff
-
-    def _client(self, props: dict[str, Any]) -> LensesClient:
-        return LensesClient.connect(
-            props["hq_url"], props["username"], props["password"], timeout=self.timeout,
-            retries_on_conflict=self.retries_on_conflict, backoff=self.backoff,
-        )
+    INPUTS = ("hq_url", "environment", "username", "password", "name", "sql", "description")
+    REPLACED_BY = ("hq_url", "environment", "name", "sql", "description")
+    """Lenses has no update for a processor, so any change to what it is or where it runs means
+    a new one. Credentials are not among these: they only say how Pulumi logs in."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         client = self._client(props)
         processor_id = client.create(
             props["environment"], props["name"], props["sql"], props.get("description") or ""
         )
-        return CreateResult(processor_id, {**_inputs(props), "processor_id": processor_id})
+        return CreateResult(processor_id, {**self._inputs(props), "processor_id": processor_id})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """The live name, SQL and description, so a refresh shows an edit made in Lenses as
@@ -87,31 +75,15 @@ class ProcessorProvider(ResourceProvider):
         live = self._client(props).get(props["environment"], id_)
         if live is None:
             return ReadResult(None, {})
-        outs = {**_inputs(props), **declared_view(live), "processor_id": id_}
-        return ReadResult(id_, outs, _inputs(outs))
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        """Delete before replace, because two processors cannot share a name in Lenses."""
-        replaces = [key for key in REPLACED_BY if _norm(olds.get(key)) != _norm(news.get(key))]
-        credentials = [k for k in INPUTS if k not in REPLACED_BY and olds.get(k) != news.get(k)]
-        return engine_keyed_diff(bool(replaces or credentials), replaces)
+        outs = {**self._inputs(props), **declared_view(live), "processor_id": id_}
+        return ReadResult(id_, outs, self._inputs(outs))
 
     def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only credentials reach here (see REPLACED_BY): record them for the next login."""
-        return UpdateResult({**_inputs(news), "processor_id": id_})
+        return UpdateResult({**self._inputs(news), "processor_id": id_})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         self._client(props).delete(props["environment"], id_)
-
-
-def _inputs(props: dict[str, Any]) -> dict[str, Any]:
-    """The declared properties without the engine's own (`__provider`)."""
-    return {key: props.get(key) for key in INPUTS}
-
-
-def _norm(value: Any) -> Any:
-    """Surrounding whitespace is not a change: HQ may trim the SQL it stores."""
-    return value.strip() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -167,9 +139,11 @@ class SqlProcessorsArgs:
     streams: tuple[DerivedStream, ...] = DERIVED_STREAMS
     sql_dir: Path = SQL_DIR
     """Where `<stream name>.sql` files live."""
+    value_schema: Path = DEVICE_VALUE_SCHEMA
+    """The Avro schema of device_data's JSON values, declared to Lenses before any processor."""
     after: tuple[pulumi.Resource, ...] = ()
-    """What every processor waits for (the agent, the topics); a component's own depends_on
-    does not reach its children."""
+    """What the input format and every processor wait for (the agent, the topics); a
+    component's own depends_on does not reach its children."""
 
     def __post_init__(self) -> None:
         if not self.environment:
@@ -189,7 +163,25 @@ class SqlProcessors(pulumi.ComponentResource):
     ) -> None:
         # Every file is read before anything is registered: a missing one registers nothing.
         sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
+        schema = device_value_schema(args.value_schema)
         super().__init__("healthpipe:lenses:SqlProcessors", name, None, opts)
+        # A processor is checked against its input's schema when it is created, and device_data
+        # may hold no record yet: Lenses is told its formats first instead of guessing them
+        # from a first message.
+        device_format = TopicFormat(
+            f"{name}-{DEVICE_TOPIC}-format",
+            TopicFormatArgs(
+                hq_url=args.hq_url,
+                environment=args.environment,
+                username=args.username,
+                password=args.password,
+                topic=DEVICE_TOPIC,
+                key_type=DEVICE_KEY_TYPE,
+                value_type=DEVICE_VALUE_TYPE,
+                value_schema=schema,
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
         processors = {
             stream.name: Processor(
                 f"{name}-{stream.name}",
@@ -203,7 +195,8 @@ class SqlProcessors(pulumi.ComponentResource):
                     description=f"{stream.name} readings from {DEVICE_TOPIC} into "
                     f"{stream.topic} (managed by Pulumi)",
                 ),
-                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+                pulumi.ResourceOptions(parent=self,
+                                       depends_on=[*args.after, device_format]),
             )
             for stream in args.streams
         }

@@ -5,13 +5,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ALL_TOPICS", "DERIVED_STREAMS", "DEVICE_TOPIC", "MQTT_TOPIC", "DerivedStream"]
+__all__ = [
+    "ALL_TOPICS",
+    "DERIVED_STREAMS",
+    "DEVICE_KEY_TYPE",
+    "DEVICE_TOPIC",
+    "DEVICE_VALUE_TYPE",
+    "MQTT_TOPIC",
+    "DerivedStream",
+]
 
 MQTT_TOPIC = "health/device_data"
 """Where devices publish their JSON vitals."""
 
 DEVICE_TOPIC = "device_data"
 """Kafka topic the MQTT source connector writes every message to."""
+
+DEVICE_KEY_TYPE = "STRING"
+"""device_data's key, in Lenses' names of formats: the device id as text (or none)."""
+DEVICE_VALUE_TYPE = "JSON"
+"""device_data's value: the device's JSON text, whose schema is schemas/health_data.avsc."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The part of the program the real engine can run on this machine, as an inline program: the
-Kafka Connect connectors and the Lenses SQL processors (dynamic providers), wired by the
-project's own components as __main__.py wires them, against endpoints given here instead of
+Kafka Connect connectors, and in Lenses HQ the stack's environment, device_data's formats and
+the SQL processors (dynamic providers), wired by the project's own components as __main__.py
+and components/lenses.py wire them, against endpoints given here instead of
 containers (whose providers cannot be had here). Outputs carry __main__.py's names."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import pulumi
 
 from components.connectors import SnowflakeTarget, StreamConnectors, StreamConnectorsArgs
+from components.lenses_resources import Environment, EnvironmentArgs
 from components.processors import SQL_DIR, SqlProcessors, SqlProcessorsArgs
 from components.render.connectors import SinkBuffer
 from components.settings import MqttSource
@@ -47,6 +49,7 @@ class PipelineTargets:
     lenses_password: str
     client_id: str = "health-pipeline-dev-mqtt-source"
     environment: str = "dev"
+    environment_tier: str = "development"
     sql_dir: Path = SQL_DIR
     mqtt_source: MqttSource = MqttSource.HEALTH_PIPELINE
     """The one implementation a Connect worker here can run (built from Maven Central jars)."""
@@ -79,14 +82,23 @@ def pipeline_program(targets: PipelineTargets) -> Callable[[], None]:
                     sf.schema, sf.role),
             ),
         )
+        lenses_password = pulumi.Output.secret(targets.lenses_password)
+        # In the program, a child of the Lenses component, created once HQ is healthy.
+        environment = Environment(
+            "lenses-environment",
+            EnvironmentArgs(hq_url=targets.hq_url, username=targets.lenses_username,
+                            password=lenses_password, name=targets.environment,
+                            tier=targets.environment_tier),
+        )
         processors = SqlProcessors(
             "processors",
             SqlProcessorsArgs(
                 hq_url=targets.hq_url,
                 environment=targets.environment,
                 username=targets.lenses_username,
-                password=pulumi.Output.secret(targets.lenses_password),
+                password=lenses_password,
                 sql_dir=targets.sql_dir,
+                after=(environment,),
             ),
         )
         pulumi.export("connectors", connectors.names)

@@ -1,7 +1,7 @@
-"""A local test server for the Lenses 6 HQ API: login, environments, and the SQL processors of
-an environment's agent reached through HQ's proxy, answering only in the shapes the public
-sources give, with knobs for what a real HQ does under load (conflicts, slow answers) and for
-changes made in the Lenses UI.
+"""A local test server for the Lenses 6 HQ API: login, environments, and the SQL processors and
+topic metadata of an environment's agent reached through HQ's proxy, answering only in the
+shapes the public sources give, with knobs for what a real HQ does under load (conflicts, slow
+answers) and for changes made in the Lenses UI.
 
 Sources (read 2026-12):
 - Login: docs.lenses.io/latest/api-reference/6.1/reference/login (POST /api/v1/login
@@ -12,7 +12,8 @@ Sources (read 2026-12):
   {"items": [...]}; GET /api/v1/environments/{name} -> {name, display_name, lrn, id,
   created_at, tier, status: {agent_connected, ...}, metadata}; POST {name (1-63, an
   hq-resource-name), display_name?, tier: development|staging|production, metadata?}, whose
-  answer "is returned on creation, contains the agent key".
+  answer "is returned on creation, contains the agent key"; DELETE /api/v1/environments/{name}
+  answers with no content.
 - Agent proxy: /api/v1/environments/{name}/proxy/<agent path> (lenses-api-spec, agentproxy).
 - SQL processors: docs.lenses.io/latest/api-reference/reference/sql-streaming and
   .../6.3/reference/sql-streaming (OpenAPI): GET /api/v2/streams ->
@@ -27,6 +28,18 @@ Sources (read 2026-12):
 - lensesio/lenses-mcp src/lenses_mcp/tools/sql_processors.py @ 73754e35: the same paths, the
   deployment {"mode": "IN_PROC"}, and DELETE /api/v1/streams/{id} (v1); its HTTP client reads
   an HQ error's `title`.
+- Topic metadata: lensesio/lenses-mcp src/lenses_mcp/tools/topics.py @ c0cc062f (tools
+  update_topic_metadata, get_topic_metadata, list_topic_metadata): POST
+  /api/v1/metadata/topics {topicName, keyType, valueType (these three required), keySchema?,
+  valueSchema?, description?, tags?, ...}; GET /api/metadata/topics/{topic} and GET
+  /api/metadata/topics (no `v1`). Formats as it lists them: AVRO, JSON, CSV, XML, INT, LONG,
+  STRING, BYTES (help.lenses.io data-formats adds PROTOBUF). lensesio/lenses-go
+  pkg/api/client.go (5.x) DeleteTopicMetadata: DELETE /api/metadata/topics/{name}.
+- Processors need their input's format: "Schemas must be available for Structured Data": the
+  engine validates a query against its input topic's schema when the processor is created
+  (docs.lenses.io user guide, process-data-with-sql-processors/concepts); an empty topic not
+  created through Lenses has no format but BYTES until one is set (help.lenses.io
+  data-formats).
 
 Assumptions (no source confirms them; the client copes either way where it can):
 - The create answer: 200 with the processor as GET returns it (the docs: "returns the
@@ -35,6 +48,11 @@ Assumptions (no source confirms them; the client copes either way where it can):
 - The agent key field of the create-environment answer is `agent_key` (lenses-mcp's docs).
 - `lrn` values are made up in form (their format is not documented); `processorType` is left
   out (its values are not documented).
+- A processor whose input topic has no declared format is refused with 400 and an agent error
+  (the docs say validation needs the schema, not how the refusal looks); the input topics are
+  read from the SQL's FROM clauses.
+- Setting topic metadata answers 200 with no body, deleting it 204; both the 6.x POST path
+  (with `v1`) and the GET/DELETE paths (without) are as lenses-mcp and lenses-go use them.
 """
 
 from __future__ import annotations
@@ -56,6 +74,11 @@ _STREAMS = re.compile(
     r"^/api/v1/environments/(?P<env>[^/]+)/proxy/api/(?P<version>v1|v2)/streams(?:/(?P<id>[^/]+))?$"
 )
 _ENVIRONMENT = re.compile(r"^/api/v1/environments(?:/(?P<name>[^/]+))?$")
+_METADATA = re.compile(
+    r"^/api/v1/environments/(?P<env>[^/]+)/proxy/api/(?:v1/)?metadata/topics(?:/(?P<topic>[^/]+))?$"
+)
+_FROM = re.compile(r"\bFROM\s+`?([A-Za-z0-9._-]+)`?", re.IGNORECASE)
+FORMATS = ("AVRO", "JSON", "CSV", "XML", "PROTOBUF", "INT", "LONG", "STRING", "BYTES")
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 """An hq-resource-name of 1 to 63 characters (lowercase letters, digits, inner hyphens)."""
 TIERS = ("development", "staging", "production")
@@ -85,6 +108,12 @@ class FakeLenses:
     """Seconds every call except login waits before answering."""
     processors: dict[str, dict[str, Any]] = field(default_factory=dict)
     """id -> the processor as GET answers it, plus `env`."""
+    topic_metadata: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """(environment, topic) -> its metadata as GET answers it."""
+    tiers: dict[str, str] = field(default_factory=dict)
+    """Environment -> its tier, where not development."""
+    agent_keys: dict[str, str] = field(default_factory=dict)
+    """Environment -> the agent key its create answer gave."""
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
     _sessions: set[str] = field(default_factory=set)
@@ -137,6 +166,15 @@ class FakeLenses:
         with self._lock:
             self.processors[processor_id]["metadata"]["description"] = description
 
+    def declare(self, topic: str, key_type: str, value_type: str, env: str = "dev",
+                value_schema: str | None = None) -> None:
+        """A topic's formats set in the Lenses UI."""
+        with self._lock:
+            entry = {"topicName": topic, "keyType": key_type, "valueType": value_type}
+            if value_schema is not None:
+                entry["valueSchema"] = value_schema
+            self.topic_metadata[(env, topic)] = entry
+
     def calls(self, method: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path != "/api/v1/login"]
 
@@ -157,6 +195,12 @@ class FakeLenses:
         if environment:
             with self._lock:
                 return self._environments(method, environment["name"], body)
+        metadata = _METADATA.match(path)
+        if metadata:
+            if metadata["env"] not in self.environments:
+                return 404, {"title": f"environment {metadata['env']} not found"}, {}
+            with self._lock:
+                return self._metadata(method, path, metadata["env"], metadata["topic"], body)
         match = _STREAMS.match(path)
         if not match:
             return 404, {"title": f"no route {method} {path}"}, {}
@@ -183,7 +227,8 @@ class FakeLenses:
     def _environments(self, method: str, name: str | None, body: Any) -> tuple[
         int, Any, dict[str, str]
     ]:
-        known = {env: _environment(env) for env in self.environments}
+        known = {env: _environment(env, self.tiers.get(env, "development"))
+                 for env in self.environments}
         if (method, name) == ("GET", None):
             return 200, {"items": list(known.values())}, {}
         if method == "GET":
@@ -197,9 +242,17 @@ class FakeLenses:
                              f"{', '.join(TIERS)}"}, {}
             if name in known:
                 return 409, {"title": f"environment {name} already exists"}, {}
-            created = {**_environment(name), "agent_key": f"agent_key_{secrets.token_hex(16)}"}
+            created = {**_environment(name, body["tier"]),
+                       "agent_key": f"agent_key_{secrets.token_hex(16)}"}
             self.environments = (*self.environments, name)
+            self.tiers[name] = body["tier"]
+            self.agent_keys[name] = created["agent_key"]
             return 200, created, {}
+        if method == "DELETE" and name:
+            if name not in known:
+                return 404, {"title": f"environment {name} not found"}, {}
+            self.environments = tuple(e for e in self.environments if e != name)
+            return 204, None, {}
         return 405, {"title": f"{method} not allowed here"}, {}
 
     def _streams(
@@ -217,6 +270,12 @@ class FakeLenses:
             if problems:
                 return 400, {"error": "The request input was invalid",
                              "fields": [{"field": f, "error": e} for f, e in problems]}, {}
+            unknown = [t for t in _FROM.findall(body["sql"])
+                       if (env, t) not in self.topic_metadata]
+            if unknown:
+                return 400, {"error": f"The input topic {unknown[0]} has no known key and value "
+                             "format: set its schema before creating the processor",
+                             "errorType": "ValidationError"}, {}
             if any(p["application"]["name"] == body["name"] for p in mine.values()):
                 return 409, {"error": f"A processor named {body['name']} already exists"}, {}
             processor = _processor(body["name"], body["sql"], body.get("description"), env,
@@ -227,6 +286,33 @@ class FakeLenses:
             if processor_id not in mine:
                 return 404, {"error": f"SQL processor {processor_id} not found"}, {}
             del self.processors[processor_id]
+            return 204, None, {}
+        return 405, {"error": f"{method} not allowed here"}, {}
+
+
+    def _metadata(self, method: str, path: str, env: str, topic: str | None,
+                  body: Any) -> tuple[int, Any, dict[str, str]]:
+        versioned = "/proxy/api/v1/" in path
+        if (method, versioned, topic) == ("POST", True, None):
+            problems = [(k, "is required") for k in ("topicName", "keyType", "valueType")
+                        if not isinstance((body or {}).get(k), str) or not body[k]]
+            problems += [(k, f"must be one of {', '.join(FORMATS)}")
+                         for k in ("keyType", "valueType")
+                         if isinstance((body or {}).get(k), str) and body[k] not in FORMATS]
+            if problems:
+                return 400, {"error": "The request input was invalid",
+                             "fields": [{"field": f, "error": e} for f, e in problems]}, {}
+            self.topic_metadata[(env, body["topicName"])] = dict(body)
+            return 200, None, {}
+        if (method, versioned, topic) == ("GET", False, None):
+            return 200, [m for (e, _), m in self.topic_metadata.items() if e == env], {}
+        if method in ("GET", "DELETE") and not versioned and topic:
+            found = self.topic_metadata.get((env, topic))
+            if found is None:
+                return 404, {"error": f"No metadata for topic {topic}"}, {}
+            if method == "GET":
+                return 200, found, {}
+            del self.topic_metadata[(env, topic)]
             return 204, None, {}
         return 405, {"error": f"{method} not allowed here"}, {}
 
@@ -277,9 +363,9 @@ def _processor(name: str, sql: str, description: str | None, env: str,
     }
 
 
-def _environment(name: str) -> dict[str, Any]:
+def _environment(name: str, tier: str = "development") -> dict[str, Any]:
     return {"name": name, "display_name": name, "lrn": f"lrn:environment/{name}",
-            "id": f"env-{name}", "created_at": CREATED_AT, "tier": "development",
+            "id": f"env-{name}", "created_at": CREATED_AT, "tier": tier,
             "status": {"agent_connected": True}, "metadata": {}}
 
 
@@ -322,8 +408,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(name="lenses")
 def lenses_fixture() -> Iterator[FakeLenses]:
-    """A fresh HQ test server per test, with the `dev` environment."""
+    """A fresh HQ test server per test, with the `dev` environment, whose device_data formats
+    are already declared."""
     fake = FakeLenses()
+    fake.declare("device_data", "STRING", "JSON")
     fake.start()
     try:
         yield fake

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
+from components.lenses_resources import DEVICE_VALUE_SCHEMA
 from components.processors import SQL_DIR
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC
 from tests.harness import ProgramRun
@@ -60,3 +62,21 @@ def test_processor_ids_are_published(run: ProgramRun) -> None:
     value, secret = run.outputs["sqlProcessors"]
     assert set(value) == {s.name for s in DERIVED_STREAMS} and all(value.values())
     assert secret is False
+
+
+FORMAT = "pulumi-python:dynamic/lenses:TopicFormat"
+
+
+def test_device_data_formats_are_declared_to_lenses_before_every_processor(
+    run: ProgramRun,
+) -> None:
+    (declared,) = run.of_type(FORMAT)
+    assert (declared.get("topic"), declared.get("key_type"), declared.get("value_type")) == (
+        DEVICE_TOPIC, "STRING", "JSON")
+    assert json.loads(declared.get("value_schema")) == json.loads(DEVICE_VALUE_SCHEMA.read_text())
+    assert declared.get("environment") == run.stack
+    assert declared.secret("password")
+    topics = {t.urn for t in run.of_type("kafka:index/topic:Topic")}
+    assert topics | {run.container("lenses-agent").urn} <= set(declared.dependencies)
+    for p in run.of_type(PROCESSOR):
+        assert declared.urn in p.dependencies, p.name

@@ -52,6 +52,7 @@ LENSES = {
     ("healthpipe:lenses:SqlProcessors", "processors"),
     *(("pulumi-python:dynamic/lenses:Processor", f"processors-{s}")
       for s in ("blood_pressure", "heart_rate", "oxygen_saturation", "temperature")),
+    ("pulumi-python:dynamic/lenses:TopicFormat", "processors-device_data-format"),
     ("healthpipe:lenses:Lenses", "lenses"),
     (PASSWORD, "lenses-admin-password"),
     *_service("lenses", "lenses-hq"),

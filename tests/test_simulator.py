@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 
 import pytest
 
+from devtools.health_data import conformance_problems
 from simulator.__main__ import parse_args
 from simulator.vitals import ANOMALIES, NORMAL_RANGES, make_devices
 from tests.harness import ROOT
@@ -21,13 +23,34 @@ def _readings(count: int, **options) -> list[dict]:
     return [devices[i % 5].reading(now=1_700_000_000 + i) for i in range(count)]
 
 
-def test_messages_follow_the_seed_schema() -> None:
-    (reading,) = _readings(1)
+@pytest.mark.parametrize("options", [{}, {"anomaly_rate": 0.5, "jitter_degrees": 0.2}],
+                         ids=["normal", "anomalies-and-jitter"])
+def test_every_message_conforms_to_the_seeds_health_data_schema(options) -> None:
+    """As published: the JSON text, checked against schemas/health_data.avsc with its types
+    (the seed's ints, long and doubles, written as such)."""
+    for reading in _readings(3000, **options):
+        text = json.dumps(reading)
+        assert conformance_problems(text) == [], text
     assert set(reading) == FIELDS
-    assert isinstance(reading["deviceId"], str) and isinstance(reading["timestamp"], int)
-    for name in ("heartRate", "systolic", "diastolic", "oxygenSaturation"):
-        assert isinstance(reading[name], int), name
-    assert isinstance(reading["bodyTemperature"], float)
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({"heartRate": 72.0}, "heartRate: int written as 72.0"),
+    ({"bodyTemperature": 99}, "bodyTemperature: double written as the integer 99"),
+    ({"timestamp": "1700000000"}, "timestamp is <1700000000> of type <class 'str'>"),
+    ({"systolic": 2**31}, "systolic is <2147483648>"),
+    ({"extra": 1}, "extra: not in the schema"),
+])
+def test_the_schema_check_finds_what_breaks_the_schema(change, problem) -> None:
+    (reading,) = _readings(1)
+    problems = conformance_problems(json.dumps({**reading, **change}))
+    assert any(problem in p for p in problems), problems
+
+
+def test_the_schema_check_finds_a_missing_field() -> None:
+    (reading,) = _readings(1)
+    del reading["latitude"]
+    assert conformance_problems(json.dumps(reading)) == ["latitude: missing"]
 
 
 def test_without_anomalies_every_reading_is_plausible() -> None:

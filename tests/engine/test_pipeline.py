@@ -55,9 +55,16 @@ def mqtt_server(own):
         yield server
 
 
+RESOURCES = 6 + len(DERIVED_STREAMS)
+"""The stack, two components, the MQTT source, the HQ environment, device_data's formats and one
+processor per derived stream."""
+
+
 @pytest.fixture(scope="module")
 def lenses_server():
-    server = FakeLenses()
+    """An HQ with no environment yet: the program creates it, declares device_data's formats,
+    and only then can the processors be created (the server refuses them before)."""
+    server = FakeLenses(environments=())
     server.start()
     yield server
     server.stop()
@@ -175,8 +182,7 @@ def test_up_creates_the_connector_and_processors_and_readings_reach_device_data(
 ) -> None:
     pipeline, result = deployment
     assert result.summary.result == "succeeded"
-    # The stack, two components, the MQTT source and one processor per derived stream.
-    assert result.summary.resource_changes == {"create": 4 + len(DERIVED_STREAMS)}
+    assert result.summary.resource_changes == {"create": RESOURCES}
     connect_server.task_in_state(MQTT_SOURCE_NAME, "RUNNING")
     assert _live_config(connect_server)["mqtt.server.uri"] == pipeline.targets.mqtt_url
     assert lenses_server.live() == {s.name: read_sql(SQL_DIR, s) for s in DERIVED_STREAMS}
@@ -198,7 +204,7 @@ def test_a_second_up_changes_nothing_and_a_refreshed_preview_expects_no_changes(
     pipeline,
 ) -> None:
     again = pipeline.stack.up()
-    assert again.summary.resource_changes == {"same": 4 + len(DERIVED_STREAMS)}
+    assert again.summary.resource_changes == {"same": RESOURCES}
     refreshed = pipeline.stack.refresh()
     assert set(refreshed.summary.resource_changes) == {"same"}, refreshed.summary
     preview = pipeline.stack.preview(expect_no_changes=True)
@@ -216,7 +222,7 @@ def test_connector_changed_out_of_band_fails_the_drift_check_and_is_named_in_the
     assert _report_rows(report) == [
         f'| update | `{SOURCE}` (pulumi-python:dynamic/connect:Connector) | config["mqtt.qos"] |'
     ], "only the drifted resource, with the drifted key"
-    assert f"Summary: same {3 + len(DERIVED_STREAMS)}, update 1" in report, report
+    assert f"Summary: same {RESOURCES - 1}, update 1" in report, report
 
 
 def test_the_diff_a_reviewer_reads_names_the_drifted_key_and_masks_the_password(
@@ -342,7 +348,7 @@ def test_a_config_the_connector_refuses_fails_up_with_its_message_and_no_secret(
     connect_server.task_in_state(MQTT_SOURCE_NAME, "RUNNING")
 
 
-def test_the_stack_export_holds_no_secret_in_plain_text(pipeline) -> None:
+def test_the_stack_export_holds_no_secret_in_plain_text(pipeline, lenses_server) -> None:
     """`pulumi stack export` (no --show-secrets) after ups, refreshes and replacements, and
     after an up with Snowflake on. The sink cannot be created here (the connector's validate
     refuses the key; a valid one would wait 30 s for a Snowflake it cannot reach), so that up
@@ -354,8 +360,9 @@ def test_the_stack_export_holds_no_secret_in_plain_text(pipeline) -> None:
     with pytest.raises(CommandError):
         stack.up(continue_on_error=True)
     exported = pipeline.engine.cli("stack", "export", "--stack", "dev").stdout
+    agent_key = lenses_server.agent_keys[pipeline.targets.environment]
     for secret in (pipeline.targets.mqtt_password, pipeline.targets.lenses_password, key,
-                   key[:40]):
+                   key[:40], agent_key):
         assert secret not in exported
     resources = json.loads(exported)["deployment"]["resources"]
     (root,) = [r for r in resources if r["type"] == "pulumi:pulumi:Stack"]
@@ -388,13 +395,15 @@ def test_the_policy_pack_runs_in_the_real_cli_and_reports_on_the_programs_resour
         shown), shown[-3000:]
 
 
-def test_destroy_removes_the_connector_and_processors_and_a_second_destroy_is_a_noop(
+def test_destroy_removes_the_connector_processors_formats_and_environment_once(
     pipeline, connect_server, lenses_server
 ) -> None:
     destroyed = pipeline.stack.destroy()
-    assert destroyed.summary.resource_changes == {"delete": 4 + len(DERIVED_STREAMS)}
+    assert destroyed.summary.resource_changes == {"delete": RESOURCES}
     assert connect_server.get(f"/connectors/{MQTT_SOURCE_NAME}")[0] == 404
     assert lenses_server.processors == {}
+    assert lenses_server.topic_metadata == {}
+    assert lenses_server.environments == ()
     again = pipeline.stack.destroy()
     assert not again.summary.resource_changes, again.summary
     pipeline.dirty = True

@@ -1,0 +1,245 @@
+"""What the program keeps in Lenses HQ besides the processors, as dynamic-provider resources over
+the HQ API (components/lenses_api.py): this stack's environment, whose agent key is the only HQ
+credential the agent gets, and the key and value formats of a topic, which SQL processors need
+before they can be created on a topic that holds no record yet."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pulumi
+from pulumi import Input
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+
+from components.dynamic import engine_keyed_diff
+from components.lenses_api import LensesClient
+
+__all__ = [
+    "DEVICE_VALUE_SCHEMA",
+    "ENVIRONMENT_TIERS",
+    "Environment",
+    "EnvironmentArgs",
+    "EnvironmentProvider",
+    "HqProvider",
+    "TopicFormat",
+    "TopicFormatArgs",
+    "TopicFormatProvider",
+    "device_value_schema",
+]
+
+ENVIRONMENT_TIERS = ("development", "staging", "production")
+"""What HQ accepts as an environment's tier (POST /api/v1/environments)."""
+
+DEVICE_VALUE_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "health_data.avsc"
+"""The seed's HealthData Avro schema: what every message on device_data holds."""
+
+
+def device_value_schema(path: Path = DEVICE_VALUE_SCHEMA) -> str:
+    """The schema as compact JSON text, read at program time so a broken file stops the
+    preview."""
+    try:
+        return json.dumps(json.loads(path.read_text(encoding="utf-8")), separators=(",", ":"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"the device_data value schema {path} cannot be read: {error}") from None
+
+
+class HqProvider(ResourceProvider):
+    """What every provider over HQ shares: it holds no credentials and no client. Pulumi pickles
+    the provider into the state, so it carries only plain numbers and logs in afresh with the
+    resource's own (secret) inputs on every call. The class is pickled by reference, so the
+    provider process imports this module from the project directory.
+
+    A subclass names its INPUTS and the ones that force a replacement (REPLACED_BY); any other
+    input that changes (credentials, or what the API can update in place) is an update."""
+
+    INPUTS: ClassVar[tuple[str, ...]] = ()
+    REPLACED_BY: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, timeout: float = 30.0, retries_on_conflict: int = 6, backoff: float = 0.5
+    ) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.retries_on_conflict = retries_on_conflict
+        self.backoff = backoff
+
+    def _client(self, props: dict[str, Any]) -> LensesClient:
+        return LensesClient.connect(
+            props["hq_url"], props["username"], props["password"], timeout=self.timeout,
+            retries_on_conflict=self.retries_on_conflict, backoff=self.backoff,
+        )
+
+    def _inputs(self, props: dict[str, Any]) -> dict[str, Any]:
+        """The declared properties without the engine's own (`__provider`)."""
+        return {key: props.get(key) for key in self.INPUTS}
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [k for k in self.REPLACED_BY if _norm(olds.get(k)) != _norm(news.get(k))]
+        updates = [k for k in self.INPUTS if k not in self.REPLACED_BY
+                   and _norm(olds.get(k)) != _norm(news.get(k))]
+        return engine_keyed_diff(bool(replaces or updates), replaces)
+
+
+def _norm(value: Any) -> Any:
+    """Surrounding whitespace is not a change: HQ may trim what it stores."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class EnvironmentProvider(HqProvider):
+    """One HQ environment. Its agent key exists only in the create answer, so it is kept in the
+    state; a new name (or tier, which this provider does not update) means a new environment
+    and a new key, and the agent is replaced with it."""
+
+    INPUTS = ("hq_url", "username", "password", "name", "tier")
+    REPLACED_BY = ("hq_url", "name", "tier")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        key = self._client(props).create_environment(props["name"], props["tier"])
+        return CreateResult(props["name"], {**self._inputs(props), "agent_key": key})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Gone when HQ no longer has it; the tier as HQ has it, so a change made in the UI
+        shows as drift."""
+        live = self._client(props).get_environment(id_)
+        if live is None:
+            return ReadResult(None, {})
+        outs = {**self._inputs(props), "name": live.get("name") or id_,
+                "tier": live.get("tier") or props.get("tier"), "agent_key": props.get("agent_key")}
+        return ReadResult(id_, outs, self._inputs(outs))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only credentials reach here: record them for the next login."""
+        return UpdateResult({**self._inputs(news), "agent_key": olds.get("agent_key")})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self._client(props).delete_environment(id_)
+
+
+@dataclass(frozen=True)
+class EnvironmentArgs:
+    hq_url: Input[str]
+    """HQ's HTTP URL, as seen from the machine running Pulumi."""
+    username: Input[str]
+    password: Input[str]
+    """Secret; an HQ administrator's login."""
+    name: Input[str]
+    """1-63 lowercase letters, digits and inner hyphens (an HQ resource name)."""
+    tier: Input[str] = "development"
+    """One of ENVIRONMENT_TIERS."""
+
+
+class Environment(pulumi.dynamic.Resource, module="lenses", name="Environment"):
+    """This stack's environment in Lenses HQ, and the key its agent registers with."""
+
+    agent_key: pulumi.Output[str]
+    """Secret: what the agent presents to HQ's agent port; nothing else of HQ's is given to it."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: EnvironmentArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        provider: EnvironmentProvider | None = None,
+    ) -> None:
+        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
+        props["password"] = pulumi.Output.secret(args.password)
+        props["agent_key"] = None
+        super().__init__(
+            provider or EnvironmentProvider(),
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(additional_secret_outputs=["password", "agent_key"]),
+            ),
+        )
+
+
+class TopicFormatProvider(HqProvider):
+    """The key and value formats (and value schema) Lenses keeps for one topic, through the
+    agent's topic-metadata endpoint. Posting again replaces them, so a changed format is an
+    update in place."""
+
+    INPUTS = ("hq_url", "environment", "username", "password", "topic", "key_type",
+              "value_type", "value_schema")
+    REPLACED_BY = ("hq_url", "environment", "topic")
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self._post(props)
+        return CreateResult(f"{props['environment']}/{props['topic']}", self._inputs(props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """What Lenses holds now. A schema it stores with other spacing or key order is the same
+        schema; a different one, or other formats, show as drift."""
+        live = self._client(props).get_topic_metadata(props["environment"], props["topic"])
+        if live is None:
+            return ReadResult(None, {})
+        schema = live.get("valueSchema") or ""
+        if _json(schema) == _json(props.get("value_schema") or ""):
+            schema = props.get("value_schema") or ""
+        outs = {**self._inputs(props), "key_type": live.get("keyType") or "",
+                "value_type": live.get("valueType") or "", "value_schema": schema}
+        return ReadResult(id_, outs, self._inputs(outs))
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self._post(news)
+        return UpdateResult(self._inputs(news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self._client(props).delete_topic_metadata(props["environment"], props["topic"])
+
+    def _post(self, props: dict[str, Any]) -> None:
+        body = {"topicName": props["topic"], "keyType": props["key_type"],
+                "valueType": props["value_type"]}
+        if props.get("value_schema"):
+            body["valueSchema"] = props["value_schema"]
+        self._client(props).set_topic_metadata(props["environment"], body)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@dataclass(frozen=True)
+class TopicFormatArgs:
+    hq_url: Input[str]
+    """HQ's HTTP URL, as seen from the machine running Pulumi."""
+    environment: Input[str]
+    """The Lenses environment whose agent reads the topic."""
+    username: Input[str]
+    password: Input[str]
+    topic: str
+    key_type: str
+    """Lenses' name of the key format, e.g. STRING."""
+    value_type: str
+    """Lenses' name of the value format, e.g. JSON."""
+    value_schema: str = ""
+    """For structured values: the schema in Avro's syntax (Lenses uses it for JSON too)."""
+
+
+class TopicFormat(pulumi.dynamic.Resource, module="lenses", name="TopicFormat"):
+    """How Lenses reads a topic's records, declared rather than guessed from the first one."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        args: TopicFormatArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        provider: TopicFormatProvider | None = None,
+    ) -> None:
+        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
+        props["password"] = pulumi.Output.secret(args.password)
+        super().__init__(
+            provider or TopicFormatProvider(),
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(additional_secret_outputs=["password"])
+            ),
+        )
