@@ -3,6 +3,7 @@ an existing HQ. Every configuration file is rendered by the program and uploaded
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 
 import pulumi
@@ -18,11 +19,12 @@ from components.docker_host import (
     run_container,
 )
 from components.kafka import KafkaCluster
+from components.lenses_resources import Environment, EnvironmentArgs
 from components.postgres import AppDatabases, PostgresServer
 from components.render.lenses import (
-    AGENT_KEY_ENV,
     AgentConnections,
     DatabaseLogin,
+    HqConnection,
     KafkaConnection,
     render_agent_conf,
     render_hq_config,
@@ -34,14 +36,20 @@ __all__ = ["Lenses", "LensesArgs"]
 
 HQ_CONFIG_PATH = "/app/config.yaml"
 """Given to the HQ binary as its only argument, as Lenses' own compose file does."""
+HQ_POSTGRES_CA_PATH = "/app/postgres-ca.pem"
 AGENT_SETTINGS_DIR = "/mnt/settings"
 AGENT_CONF_PATH = f"{AGENT_SETTINGS_DIR}/lenses.conf"
 """Read by every 6.x agent start script; it points provisioning at the file beside it."""
 AGENT_PROVISIONING_PATH = f"{AGENT_SETTINGS_DIR}/provisioning.yaml"
+AGENT_POSTGRES_CA_PATH = f"{AGENT_SETTINGS_DIR}/postgres-ca.pem"
+AGENT_TRUSTSTORE_PATH = f"{AGENT_SETTINGS_DIR}/hq-truststore.jks"
 AGENT_USER = "65534"
 """The agent drops to nobody:nogroup, which must be able to read its files."""
-AGENT_KEY_FILE = "/data/agent-key"
-"""The agent keeps the key it registered with, so a restart reuses its HQ environment."""
+AGENT_DATA_DIR = "/data"
+"""On the agent's volume."""
+AGENT_SQL_STATE_DIR = f"{AGENT_DATA_DIR}/kafka-streams-state"
+"""Where IN_PROC processors keep their state: on the volume, so a new container resumes from
+it (the image's own default for IN_PROC, set here so it does not depend on the image)."""
 
 _SASL_MECHANISMS = {"plain": "PLAIN", "scram-sha256": "SCRAM-SHA-256",
                     "scram-sha512": "SCRAM-SHA-512"}
@@ -89,17 +97,23 @@ class Lenses(pulumi.ComponentResource):
         engine = args.engine
         engine_host = s.placement.docker_host
         pg = args.postgres.endpoint_for(engine_host)
-        sslmode = args.postgres.sslmode
+        ca_pem = args.postgres.ca_pem
 
-        def login(database: str):
+        def login(database: str, ca_path: str):
             creds = args.databases.logins[database]
             return creds.password.apply(
                 lambda pw: DatabaseLogin(pg.host, pg.port, creds.database, creds.username, pw,
-                                         sslmode)
+                                         args.postgres.sslmode, ca_path if ca_pem else None)
             )
 
-        depends_on = [args.databases]
-        agent_envs: list[pulumi.Input[str]] = [f"LENSES_HEAP_OPTS={s.agent_heap_opts}"]
+        def ca_upload(path: str, **owner: str) -> list[docker.ContainerUploadArgs]:
+            """The Postgres CA bundle, readable by the container's user (it is public)."""
+            if not ca_pem:
+                return []
+            return [docker.ContainerUploadArgs(file=path, content=ca_pem, permissions="0644",
+                                               **owner)]
+
+        depends_on: list[pulumi.Resource] = [args.databases]
         if s.mode is Mode.CONTAINER:
             password = random.RandomPassword(
                 f"{name}-admin-password",
@@ -109,7 +123,8 @@ class Lenses(pulumi.ComponentResource):
             )
             license_key = s.license_key or pulumi.Output.from_input("")
             hq_config = pulumi.Output.secret(
-                pulumi.Output.all(login("hq"), password.bcrypt_hash, license_key).apply(
+                pulumi.Output.all(login("hq", HQ_POSTGRES_CA_PATH), password.bcrypt_hash,
+                                  license_key).apply(
                     lambda v: render_hq_config(
                         v[0], s.admin_username, v[1], s.accept_eula, v[2] or None,
                         s.HQ_HTTP_PORT, s.HQ_AGENTS_PORT,
@@ -129,7 +144,8 @@ class Lenses(pulumi.ComponentResource):
                     uploads=[
                         docker.ContainerUploadArgs(
                             file=HQ_CONFIG_PATH, content=hq_config, permissions="0600"
-                        )
+                        ),
+                        *ca_upload(HQ_POSTGRES_CA_PATH),
                     ],
                     command=[HQ_CONFIG_PATH],
                     healthcheck=Healthcheck(command=_hq_probe(s.HQ_HTTP_PORT),
@@ -137,28 +153,36 @@ class Lenses(pulumi.ComponentResource):
                     depends_on=depends_on,
                 ),
             )
-            depends_on = [args.databases, hq.container]
-            hq_host, hq_port, hq_tls = s.placement.alias, s.HQ_AGENTS_PORT, False
-            # The agent's start script creates this stack's environment in HQ and exports
-            # its agent key (LENSESHQ_AGENT_KEY) for provisioning.yaml.
-            agent_envs += [
-                f"DEMO_HQ_URL=http://{s.placement.alias}:{s.HQ_HTTP_PORT}",
-                f"DEMO_HQ_USER={s.admin_username}",
-                pulumi.Output.concat("DEMO_HQ_PASSWORD=", password.result),
-                f"DEMO_HQ_ENV_NAME={args.environment}",
-                f"DEMO_AGENTKEY_PATH={AGENT_KEY_FILE}",
-            ]
             self.url = pulumi.Output.from_input(
                 f"http://{engine_host.address}:{s.hq_port}"
             )
             self.admin_password = pulumi.Output.secret(password.result)
+            # The environment is made through HQ's API, as an administrator, once HQ is
+            # healthy; the agent gets only its key (never an HQ login: the image's DEMO_HQ_*
+            # self-registration is printed by the image itself as meant only for demos).
+            environment = Environment(
+                f"{name}-environment",
+                EnvironmentArgs(hq_url=self.url, username=s.admin_username,
+                                password=self.admin_password, name=args.environment,
+                                tier=s.environment_tier),
+                pulumi.ResourceOptions(parent=self, depends_on=[hq.container],
+                                       protect=args.defaults.protect),
+            )
+            depends_on = [args.databases, hq.container, environment]
+            hq_link = environment.agent_key.apply(
+                lambda key: HqConnection(s.placement.alias, s.HQ_AGENTS_PORT, key))
         else:
             if s.hq_agents_endpoint is None or s.agent_key is None or s.admin_password is None:
                 raise ValueError("external HQ needs lensesHqAgentsAddress, lensesAgentKey and "
                                  "lensesAdminPassword")
-            hq_host, hq_port = s.hq_agents_endpoint.host, s.hq_agents_endpoint.port
-            hq_tls = s.hq_url.startswith("https://")
-            agent_envs.append(pulumi.Output.concat(f"{AGENT_KEY_ENV}=", s.agent_key))
+            endpoint = s.hq_agents_endpoint
+            truststore_password = s.hq_agents_truststore_password or pulumi.Output.from_input("")
+            hq_link = pulumi.Output.all(s.agent_key, truststore_password).apply(
+                lambda v: HqConnection(
+                    endpoint.host, endpoint.port, v[0], tls=s.hq_agents_tls,
+                    truststore_path=AGENT_TRUSTSTORE_PATH if s.hq_agents_truststore else None,
+                    truststore_password=v[1] or None,
+                ))
             self.url = pulumi.Output.from_input(s.hq_url)
             self.admin_password = pulumi.Output.secret(s.admin_password)
         self.admin_username = pulumi.Output.from_input(s.admin_username)
@@ -168,12 +192,10 @@ class Lenses(pulumi.ComponentResource):
         sasl = kafka.security_protocol.startswith("SASL_")
         sasl_password = k.sasl_password if sasl and k.sasl_password else ""
         provisioning = pulumi.Output.secret(
-            pulumi.Output.from_input(sasl_password).apply(
-                lambda pw: render_provisioning(
+            pulumi.Output.all(hq_link, sasl_password).apply(
+                lambda v: render_provisioning(
                     AgentConnections(
-                        hq_host=hq_host,
-                        hq_port=hq_port,
-                        hq_tls=hq_tls,
+                        hq=v[0],
                         kafka=KafkaConnection(
                             bootstrap_servers=[
                                 f"{kafka.security_protocol}://{server}"
@@ -182,7 +204,7 @@ class Lenses(pulumi.ComponentResource):
                             protocol=kafka.security_protocol,
                             sasl_mechanism=_SASL_MECHANISMS[k.sasl_mechanism] if sasl else None,
                             sasl_username=k.sasl_username if sasl else None,
-                            sasl_password=pw if sasl else None,
+                            sasl_password=v[1] if sasl else None,
                         ),
                         schema_registry_urls=[kafka.schema_registry_url],
                         connect_cluster=args.environment,
@@ -192,12 +214,25 @@ class Lenses(pulumi.ComponentResource):
             )
         )
         agent_conf = pulumi.Output.secret(
-            login("agent1").apply(
+            login("agent1", AGENT_POSTGRES_CA_PATH).apply(
                 lambda db: render_agent_conf(db, s.accept_eula, s.HQ_HTTP_PORT,
-                                             AGENT_SETTINGS_DIR,
+                                             AGENT_SETTINGS_DIR, AGENT_SQL_STATE_DIR,
                                              args.kafka_settings.mqtt_source)
             )
         )
+        agent_files = {"owner": AGENT_USER, "group": AGENT_USER}
+        uploads = [
+            docker.ContainerUploadArgs(file=AGENT_CONF_PATH, content=agent_conf,
+                                       permissions="0600", **agent_files),
+            docker.ContainerUploadArgs(file=AGENT_PROVISIONING_PATH, content=provisioning,
+                                       permissions="0600", **agent_files),
+            *ca_upload(AGENT_POSTGRES_CA_PATH, **agent_files),
+        ]
+        if s.mode is Mode.EXTERNAL and s.hq_agents_truststore:
+            uploads.append(docker.ContainerUploadArgs(
+                file=AGENT_TRUSTSTORE_PATH,
+                content_base64=base64.b64encode(s.hq_agents_truststore).decode(),
+                permissions="0600", **agent_files))
         run_container(
             self,
             name,
@@ -207,24 +242,9 @@ class Lenses(pulumi.ComponentResource):
                 role="lenses-agent",
                 image=s.agent_image,
                 alias=s.AGENT_ALIAS,
-                envs=agent_envs,
-                volumes={"lenses-agent-data": "/data"},
-                uploads=[
-                    docker.ContainerUploadArgs(
-                        file=AGENT_CONF_PATH,
-                        content=agent_conf,
-                        permissions="0600",
-                        owner=AGENT_USER,
-                        group=AGENT_USER,
-                    ),
-                    docker.ContainerUploadArgs(
-                        file=AGENT_PROVISIONING_PATH,
-                        content=provisioning,
-                        permissions="0600",
-                        owner=AGENT_USER,
-                        group=AGENT_USER,
-                    ),
-                ],
+                envs=[f"LENSES_HEAP_OPTS={s.agent_heap_opts}"],
+                volumes={"lenses-agent-data": AGENT_DATA_DIR},
+                uploads=uploads,
                 healthcheck=Healthcheck(command=_agent_probe(s.HQ_HTTP_PORT),
                                         start_period="60s", retries=30),
                 depends_on=depends_on,

@@ -19,7 +19,6 @@ from components.lenses_api import LensesClient
 
 __all__ = [
     "DEVICE_VALUE_SCHEMA",
-    "ENVIRONMENT_TIERS",
     "Environment",
     "EnvironmentArgs",
     "EnvironmentProvider",
@@ -29,9 +28,6 @@ __all__ = [
     "TopicFormatProvider",
     "device_value_schema",
 ]
-
-ENVIRONMENT_TIERS = ("development", "staging", "production")
-"""What HQ accepts as an environment's tier (POST /api/v1/environments)."""
 
 DEVICE_VALUE_SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "health_data.avsc"
 """The seed's HealthData Avro schema: what every message on device_data holds."""
@@ -128,7 +124,7 @@ class EnvironmentArgs:
     name: Input[str]
     """1-63 lowercase letters, digits and inner hyphens (an HQ resource name)."""
     tier: Input[str] = "development"
-    """One of ENVIRONMENT_TIERS."""
+    """One of components.settings.ENVIRONMENT_TIERS."""
 
 
 class Environment(pulumi.dynamic.Resource, module="lenses", name="Environment"):

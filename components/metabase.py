@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
 import pulumi
+import pulumi_docker as docker
 
 from components.docker_host import (
     ContainerDefaults,
@@ -17,10 +19,23 @@ from components.docker_host import (
 from components.postgres import AppDatabases, PostgresServer
 from components.settings import MetabaseSettings, Mode
 
-__all__ = ["APP_DATABASE", "Metabase", "MetabaseArgs"]
+__all__ = ["APP_DATABASE", "Metabase", "MetabaseArgs", "connection_uri"]
 
 APP_DATABASE = "metabaseappdb"
 CONTAINER_PORT = 3000
+POSTGRES_CA_PATH = "/app/postgres-ca.pem"
+
+
+def connection_uri(host: str, port: int, database: str, sslmode: str,
+                   ca_path: str | None) -> str:
+    """MB_DB_CONNECTION_URI: Metabase's only way to give its application database TLS
+    settings, which it hands to the PostgreSQL JDBC driver as they are (postgres: becomes
+    jdbc:postgresql:). No credentials in it: MB_DB_USER and MB_DB_PASS go beside it (Metabase
+    0.43 and later), and a password in the URI would override MB_DB_PASS. Sources: metabase.com
+    docs, installation-and-operation/configuring-application-database and databases/
+    ssl-certificates; metabase/metabase src/metabase/app_db/data_source.clj."""
+    query = {"sslmode": sslmode, **({"sslrootcert": ca_path} if ca_path else {})}
+    return f"postgres://{host}:{port}/{quote(database)}?{urlencode(query, safe='/')}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class Metabase(pulumi.ComponentResource):
                 raise ValueError("container mode needs a Docker engine and its database")
             pg = args.postgres.endpoint_for(s.placement.docker_host)
             login = args.databases.logins[APP_DATABASE]
+            ca_pem = args.postgres.ca_pem
             run_container(
                 self,
                 name,
@@ -65,13 +81,14 @@ class Metabase(pulumi.ComponentResource):
                     alias=s.placement.alias,
                     ports=[Port(CONTAINER_PORT, s.port)],
                     envs=[
-                        "MB_DB_TYPE=postgres",
-                        f"MB_DB_DBNAME={login.database}",
-                        f"MB_DB_HOST={pg.host}",
-                        f"MB_DB_PORT={pg.port}",
+                        "MB_DB_CONNECTION_URI=" + connection_uri(
+                            pg.host, pg.port, login.database, args.postgres.sslmode,
+                            POSTGRES_CA_PATH if ca_pem else None),
                         f"MB_DB_USER={login.username}",
                         pulumi.Output.concat("MB_DB_PASS=", login.password),
                     ],
+                    uploads=[docker.ContainerUploadArgs(file=POSTGRES_CA_PATH, content=ca_pem,
+                                                        permissions="0644")] if ca_pem else [],
                     healthcheck=Healthcheck(
                         command=[
                             "CMD-SHELL",

@@ -133,6 +133,7 @@ class PostgresServer(pulumi.ComponentResource):
             password=self.admin_password,
             database="postgres",
             sslmode=s.sslmode,
+            sslrootcert=str(s.ca.path) if s.ca else None,
             superuser=s.superuser,
             connect_timeout=30,
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
@@ -160,6 +161,11 @@ class PostgresServer(pulumi.ComponentResource):
     @property
     def sslmode(self) -> str:
         return self._settings.sslmode
+
+    @property
+    def ca_pem(self) -> str | None:
+        """The CA bundle clients verify the server with (verify-ca, verify-full), as PEM."""
+        return self._settings.ca.pem if self._settings.ca else None
 
 
 @dataclass(frozen=True)

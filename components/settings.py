@@ -15,7 +15,12 @@ from urllib.parse import urlsplit
 
 import pulumi
 
-from components.render.keys import KeyFileError, load_private_key
+from components.render.keys import (
+    KeyFileError,
+    load_ca_bundle,
+    load_private_key,
+    load_truststore,
+)
 
 __all__ = [
     "DockerHost",
@@ -175,6 +180,16 @@ class TopicSettings:
 
 
 @dataclass(frozen=True)
+class CaFile:
+    """A CA bundle a user brings."""
+
+    path: Path
+    """Absolute, on the machine running Pulumi (the postgresql provider reads it there)."""
+    pem: str
+    """Its certificates, uploaded into the containers that connect."""
+
+
+@dataclass(frozen=True)
 class PostgresSettings:
     mode: Mode
     placement: ContainerPlacement | None
@@ -186,7 +201,13 @@ class PostgresSettings:
     admin_password: pulumi.Output[str] | None
     """External mode only; in container mode the superuser password is generated."""
     sslmode: str
+    ca: CaFile | None
+    """verify-ca and verify-full: what every client verifies the server against."""
     superuser: bool
+
+    @property
+    def verifies_server(self) -> bool:
+        return self.sslmode in ("verify-ca", "verify-full")
 
 
 @dataclass(frozen=True)
@@ -209,6 +230,13 @@ class LensesSettings:
     """External mode: the HQ user the SQL processors are managed as. Generated otherwise."""
     environment: str
     """This stack's environment in HQ (also its Connect cluster's name in provisioning)."""
+    environment_tier: str
+    """Container mode: the tier the program creates the environment with."""
+    hq_agents_tls: bool
+    """External mode: the agent reaches HQ's agent listener over TLS."""
+    hq_agents_truststore: bytes | None
+    """A JKS/PKCS#12 truststore for that TLS; None trusts the agent JVM's default CAs."""
+    hq_agents_truststore_password: pulumi.Output[str] | None
 
     HQ_HTTP_PORT = 9991
     HQ_AGENTS_PORT = 10000
@@ -376,6 +404,7 @@ SECRET_KEYS = (
     "lensesAgentKey",
     "lensesLicenseKey",
     "lensesAdminPassword",
+    "lensesHqAgentsTruststorePassword",
     "snowflakeAdminPrivateKey",
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
@@ -693,6 +722,7 @@ def _load_postgres(r: _Reader, docker_host: str) -> PostgresSettings:
         r.fail("postgresSslMode", sslmode,
                "must not be disable for an external server: use require, verify-ca or "
                "verify-full")
+    ca = _load_postgres_ca(r, sslmode)
     return PostgresSettings(
         mode=mode,
         placement=r.placement(mode, "postgresDockerHost", docker_host, "postgres"),
@@ -704,10 +734,50 @@ def _load_postgres(r: _Reader, docker_host: str) -> PostgresSettings:
                                 "postgresMode is external" if external else None)
         if external else None,
         sslmode=sslmode,
+        ca=ca,
         superuser=r.boolean("postgresSuperuser"),
     )
 
 
+def _project_path(text: str) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _load_postgres_ca(r: _Reader, sslmode: str) -> CaFile | None:
+    """The CA every Postgres client verifies the server with: needed by verify-ca and
+    verify-full (a JDBC or libpq client in a container otherwise looks for
+    ~/.postgresql/root.crt, which no image has), refused with the others (pgjdbc's require
+    never verifies, so a CA there would promise what it does not do)."""
+    text = r.raw("postgresCaFile")
+    verifying = sslmode in ("verify-ca", "verify-full")
+    if "postgresSslMode" in r.failed:
+        return None
+    if not text:
+        if verifying:
+            r.fail("postgresSslMode", sslmode,
+                   "needs postgresCaFile: the PEM file of the CA that signed the server's "
+                   "certificate (a managed service publishes its CA bundle), which the "
+                   "postgresql provider, Lenses HQ, the agent and Metabase verify it with; "
+                   f"set it with: pulumi config set --stack {r.stack} postgresCaFile "
+                   "keys/postgres-ca.pem")
+        return None
+    if not verifying:
+        r.fail("postgresCaFile", text,
+               f"is only used with postgresSslMode verify-ca or verify-full (it is {sslmode}, "
+               "where the JDBC clients do not verify the server); set postgresSslMode "
+               "verify-full, or clear postgresCaFile")
+        return None
+    path = _project_path(text)
+    try:
+        return CaFile(path, load_ca_bundle(path))
+    except KeyFileError as error:
+        r.fail("postgresCaFile", text, f"{error} (a path, relative to the project or absolute)")
+        return None
+
+
+ENVIRONMENT_TIERS = ("development", "staging", "production")
+"""The tiers HQ accepts for an environment (POST /api/v1/environments)."""
 ENVIRONMENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 """What HQ takes as an environment name (an hq-resource-name of at most 63 characters:
 docs.lenses.io api-reference environments); it also meets provisioning's `connect[].name`
@@ -790,7 +860,38 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
             else None,
         ),
         environment=environment,
+        environment_tier=r.choice("lensesEnvironmentTier", ENVIRONMENT_TIERS),
+        **_load_hq_agents_tls(r, mode),
     )
+
+
+def _load_hq_agents_tls(r: _Reader, mode: Mode) -> dict:
+    """How the agent reaches HQ's agent listener. Container mode: over the Docker engine's
+    own network, where that port is not published and HQ serves it without TLS. External mode:
+    TLS as set, optionally against a truststore of the user's."""
+    tls = r.boolean("lensesHqAgentsTls")
+    truststore_text = r.raw("lensesHqAgentsTruststore")
+    if mode is Mode.CONTAINER and tls:
+        r.fail("lensesHqAgentsTls", tls,
+               "applies to an external HQ (lensesMode external); in container mode the agent "
+               "reaches HQ on the Docker engine's own network, where HQ's agent port is not "
+               "published")
+    truststore = None
+    if truststore_text and not tls:
+        r.fail("lensesHqAgentsTruststore", truststore_text,
+               "is only used with lensesHqAgentsTls true")
+    elif truststore_text:
+        try:
+            truststore = load_truststore(_project_path(truststore_text))
+        except KeyFileError as error:
+            r.fail("lensesHqAgentsTruststore", truststore_text, str(error))
+    password = r.secret(
+        "lensesHqAgentsTruststorePassword",
+        "lensesHqAgentsTruststore is set (the truststore's password)"
+        if truststore_text and tls else None,
+    )
+    return {"hq_agents_tls": tls, "hq_agents_truststore": truststore,
+            "hq_agents_truststore_password": password if truststore else None}
 
 
 def _load_metabase(r: _Reader, docker_host: str) -> MetabaseSettings:

@@ -41,13 +41,15 @@ REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 TOPIC = "kafka:index/topic:Topic"
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
 PROCESSOR = "pulumi-python:dynamic/lenses:Processor"
+HQ_ENVIRONMENT = "pulumi-python:dynamic/lenses:Environment"
 KAFKA_PROVIDER = "pulumi:providers:kafka"
 SERVICE_USERS = ("snowflake:index/serviceUser:ServiceUser",
                  "snowflake:index/legacyServiceUser:LegacyServiceUser")
 STATEFUL = ("docker:index/volume:Volume", TOPIC, "postgresql:index/database:Database",
             "postgresql:index/role:Role", "snowflake:index/database:Database",
-            "snowflake:index/schema:Schema")
-"""Resources whose deletion loses data or access: protected in production."""
+            "snowflake:index/schema:Schema", HQ_ENVIRONMENT)
+"""Resources whose deletion loses data or access: protected in production (an HQ environment
+holds the agent's only key, which HQ does not give again)."""
 
 PROVIDER_CREDENTIALS = {
     KAFKA_PROVIDER: ("saslPassword",),

@@ -3,12 +3,15 @@ the way the Pulumi CLI merges it, and records every registered resource."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
 import json
 import runpy
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from devtools.certs import TestCa  # noqa: E402 - the project root must be importable first
+
 PROJECT = "health-pipeline"
 SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
 
@@ -38,6 +43,8 @@ ENGINE_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "random:index/randomPassword:RandomPassword": ("bcryptHash", "result"),
     "random:index/randomBytes:RandomBytes": ("base64", "hex"),
     "tls:index/privateKey:PrivateKey": ("privateKeyOpenssh", "privateKeyPem", "privateKeyPemPkcs8"),
+    # Declared by components/lenses_resources.py's Environment itself.
+    "pulumi-python:dynamic/lenses:Environment": ("agent_key",),
 }
 
 
@@ -60,6 +67,12 @@ def _pem(key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat) -> str:
 # The Snowflake admin's key, as a user would set it with `pulumi config set --secret`.
 ADMIN_KEY_PEM = _pem(_rsa_key(2048), serialization.PrivateFormat.PKCS8)
 
+# The CA of prod's managed Postgres, as a user brings it (postgresCaFile); a throwaway one here.
+_FILES = Path(tempfile.mkdtemp(prefix="health-pipeline-harness-"))
+atexit.register(shutil.rmtree, _FILES, ignore_errors=True)
+POSTGRES_CA_FILE = _FILES / "postgres-ca.pem"
+POSTGRES_CA_FILE.write_text(TestCa.create("managed Postgres test CA").pem)
+
 # Settings a user sets per stack (`pulumi config set`) that the stack file leaves out.
 USER_CONFIG: dict[str, dict[str, Any]] = {
     "dev": {
@@ -67,7 +80,7 @@ USER_CONFIG: dict[str, dict[str, Any]] = {
         f"{PROJECT}:snowflakeAccountName": "DEVACCOUNT",
         f"{PROJECT}:snowflakeAdminUser": "DEVELOPER",
     },
-    "prod": {},
+    "prod": {f"{PROJECT}:postgresCaFile": str(POSTGRES_CA_FILE)},
 }
 
 # Secrets a user sets per stack with `pulumi config set --secret`; test values only.
@@ -228,6 +241,8 @@ class Registered:
     provider: str = ""
     protect: bool = False
     additional_secret_outputs: list[str] = field(default_factory=list)
+    computed: dict[str, Any] = field(default_factory=dict)
+    """What the (mock) provider computed on create, e.g. a generated password or key."""
 
     def get(self, key: str) -> Any:
         return unwrap(self.inputs.get(key))
@@ -273,6 +288,8 @@ def _generated(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         }
     if typ == "pulumi-python:dynamic/lenses:Processor":
         return {"processor_id": secrets.token_hex(8)}  # what HQ answers a create with
+    if typ == "pulumi-python:dynamic/lenses:Environment":
+        return {"agent_key": f"agent_key_{secrets.token_hex(16)}"}
     if typ == "docker:index/remoteImage:RemoteImage":
         digest = hashlib.sha256(unwrap(inputs["name"]).encode()).hexdigest()
         return {"imageId": f"sha256:{digest}", "repoDigest": f"{inputs['name']}@sha256:{digest}"}
@@ -323,6 +340,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     provider=request.provider,
                     protect=bool(request.protect),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
+                    computed=self.mocks.state.outputs.get((request.type, request.name), {}),
                 )
             )
         return response

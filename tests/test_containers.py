@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 import yaml
@@ -13,7 +14,16 @@ from components.kafka import (
     locate_mqtt_source_plugin,
     locate_snowflake_jar,
 )
-from tests.harness import PROJECT, ProgramRun, contains_secret, run_program, unwrap
+from tests.harness import (
+    ALL_EXTERNAL,
+    ALL_EXTERNAL_SECRETS,
+    POSTGRES_CA_FILE,
+    PROJECT,
+    ProgramRun,
+    contains_secret,
+    run_program,
+    unwrap,
+)
 
 DEV_CONTAINERS = {
     # role: (alias, {internal: external}, {mount path})
@@ -147,29 +157,57 @@ def test_postgres_superuser_password_is_generated_and_secret(dev: ProgramRun) ->
 
 
 def test_metabase_uses_its_own_database_and_role(dev: ProgramRun) -> None:
+    """The connection URI carries the TLS settings and no credential; the login goes beside
+    it (Metabase's configuring-application-database docs)."""
     env = _env(dev, "metabase")
     role = dev.one("postgresql:index/role:Role", "databases-metabaseappdb-role")
-    assert env["MB_DB_TYPE"] == "postgres"
-    assert env["MB_DB_DBNAME"] == "metabaseappdb"
-    assert (env["MB_DB_HOST"], env["MB_DB_PORT"]) == ("postgres", "5432")
+    assert env["MB_DB_CONNECTION_URI"] == "postgres://postgres:5432/metabaseappdb?sslmode=disable"
     assert env["MB_DB_USER"] == role.get("name")
     assert env["MB_DB_PASS"] == role.get("password")
+    assert not {"MB_DB_HOST", "MB_DB_PORT", "MB_DB_DBNAME", "MB_DB_TYPE"} & set(env)
     assert "/api/health" in " ".join(dev.container("metabase").get("healthcheck")["tests"])
+    assert not dev.container("metabase").get("uploads")
 
 
-def test_prod_metabase_reaches_the_managed_postgres(prod: ProgramRun) -> None:
+def test_prod_metabase_verifies_the_managed_postgres_with_its_ca(prod: ProgramRun) -> None:
     env = _env(prod, "metabase")
-    assert (env["MB_DB_HOST"], env["MB_DB_PORT"]) == ("pg.health.internal", "5432")
+    assert env["MB_DB_CONNECTION_URI"] == (
+        "postgres://pg.health.internal:5432/metabaseappdb"
+        "?sslmode=verify-full&sslrootcert=/app/postgres-ca.pem")
+    upload = prod.upload("metabase", "/app/postgres-ca.pem")
+    assert upload["content"] == POSTGRES_CA_FILE.read_text()
+    assert upload["permissions"] == "0644"
 
 
-def test_lenses_agent_heap_and_registration(run: ProgramRun) -> None:
-    env = _env(run, "lenses-agent")
+def test_lenses_agent_gets_its_heap_and_no_hq_credential(run: ProgramRun) -> None:
+    """No HQ login, no DEMO_HQ_* self-registration and no key in the agent's environment: its
+    environment's key is in provisioning.yaml (uploaded 0600), and only that."""
     expected_heap = {"dev": "-Xmx1536m -Xms512m", "prod": "-Xmx4g -Xms2g"}[run.stack]
-    assert env["LENSES_HEAP_OPTS"] == expected_heap
-    assert env["DEMO_HQ_URL"] == "http://lenses-hq:9991"
-    assert env["DEMO_HQ_PASSWORD"] == run.outputs["lensesAdminPassword"][0]
-    assert env["DEMO_HQ_ENV_NAME"] == run.stack
-    assert contains_secret(run.container("lenses-agent").inputs["envs"])
+    assert _env(run, "lenses-agent") == {"LENSES_HEAP_OPTS": expected_heap}
+    assert not contains_secret(run.container("lenses-agent").inputs["envs"])
+
+
+def test_the_program_creates_the_hq_environment_and_hands_the_agent_its_key(
+    run: ProgramRun,
+) -> None:
+    (environment,) = run.of_type("pulumi-python:dynamic/lenses:Environment")
+    assert environment.name == "lenses-environment"
+    assert environment.get("name") == run.stack
+    assert environment.get("tier") == {"dev": "development", "prod": "production"}[run.stack]
+    assert environment.get("hq_url") == run.outputs["lensesUrl"][0]
+    assert environment.get("username") == "admin"
+    assert environment.get("password") == run.outputs["lensesAdminPassword"][0]
+    assert environment.secret("password")
+    assert environment.protect is (run.stack == "prod")
+    assert run.container("lenses-hq").urn in environment.dependencies
+    assert environment.urn in run.container("lenses-agent").dependencies
+    upload = run.upload("lenses-agent", "/mnt/settings/provisioning.yaml")
+    hq = yaml.safe_load(unwrap(upload["content"]))["lensesHq"][0]["configuration"]
+    assert hq["agentKey"] == {"value": environment.computed["agent_key"]}
+    assert "agent_key" in environment.additional_secret_outputs
+    assert upload["permissions"] == "0600"
+    assert contains_secret(upload["content"]) or contains_secret(
+        run.container("lenses-agent").inputs["uploads"])
 
 
 def test_lenses_hq_starts_with_the_uploaded_config(run: ProgramRun) -> None:
@@ -211,9 +249,22 @@ def test_the_hq_environment_name_reaches_the_agent_its_provisioning_and_the_proc
     """One name everywhere HQ knows this stack: the agent registers in it, provisioning names
     its Connect cluster after it, the SQL processors are created in it."""
     run = run_program("dev", {f"{PROJECT}:lensesEnvironmentName": "eu-dev-1"})
-    assert _env(run, "lenses-agent")["DEMO_HQ_ENV_NAME"] == "eu-dev-1"
+    (environment,) = run.of_type("pulumi-python:dynamic/lenses:Environment")
+    assert environment.get("name") == "eu-dev-1"
     provisioning = yaml.safe_load(
         unwrap(run.upload("lenses-agent", "/mnt/settings/provisioning.yaml")["content"]))
     assert [c["name"] for c in provisioning["connect"]] == ["eu-dev-1"]
     processors = run.of_type("pulumi-python:dynamic/lenses:Processor")
     assert {p.get("environment") for p in processors} == {"eu-dev-1"}
+
+
+def test_no_stack_gives_the_agent_an_hq_login(runs) -> None:
+    """Neither the HQ administrator's name with a password nor the password itself appears
+    anywhere in the agent's container: env, command, uploads (dev, prod, and an external HQ)."""
+    external = run_program("dev", ALL_EXTERNAL, user_secrets=ALL_EXTERNAL_SECRETS)
+    for run, password in ((runs["dev"], runs["dev"].outputs["lensesAdminPassword"][0]),
+                          (runs["prod"], runs["prod"].outputs["lensesAdminPassword"][0]),
+                          (external, ALL_EXTERNAL_SECRETS["lensesAdminPassword"])):
+        agent = json.dumps(unwrap(run.container("lenses-agent").inputs), default=str)
+        assert password not in agent, run.stack
+        assert "DEMO_HQ" not in agent and "LENSESHQ_AGENT_KEY" not in agent, run.stack

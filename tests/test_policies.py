@@ -293,7 +293,7 @@ def test_prod_without_protect_would_be_flagged_on_every_stateful_resource(prod) 
     assert {typ for typ, _ in flagged} == {
         "docker:index/volume:Volume", TOPIC, "postgresql:index/database:Database",
         "postgresql:index/role:Role", "snowflake:index/database:Database",
-        "snowflake:index/schema:Schema"}
+        "snowflake:index/schema:Schema", "pulumi-python:dynamic/lenses:Environment"}
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -10,8 +10,21 @@ import struct
 import bcrypt
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
-from tests.harness import PROJECT, ProgramRun, is_secret, run_program, unwrap
+from devtools.certs import TestCa
+from tests.harness import (
+    ALL_EXTERNAL,
+    ALL_EXTERNAL_SECRETS,
+    POSTGRES_CA_FILE,
+    PROJECT,
+    USER_SECRETS,
+    ProgramRun,
+    is_secret,
+    run_program,
+    unwrap,
+)
 
 MOSQUITTO = "/mosquitto/config"
 
@@ -117,6 +130,8 @@ def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:
         "username": role.get("name"),
         "password": role.get("password"),
         "database": "hq",
+        "TLS": False,
+        "params": {"sslmode": "disable"},
     }
     assert config["license"] == {"key": "license_key_test", "acceptEULA": True}, (
         "the stack's lensesLicenseKey")
@@ -144,9 +159,64 @@ def test_agent_conf_points_at_its_own_database_and_provisioning(run: ProgramRun)
         f'lenses.storage.postgres.username = "{role.get("name")}"',
         f'lenses.storage.postgres.password = "{role.get("password")}"',
         f'lenses.storage.postgres.properties.sslmode = "{sslmode}"',
+        'lenses.sql.execution.mode = "IN_PROC"',
+        'lenses.sql.state.dir = "/data/kafka-streams-state"',
         'class.name = "com.snowflake.kafka.connector.SnowflakeSinkConnector"',
     ):
         assert line in conf, f"{run.stack}: agent conf lacks {line!r}"
+    assert run.container("lenses-agent").get("volumes")[0]["containerPath"] == "/data"
+
+
+PG_EXTERNAL = {f"{PROJECT}:postgresMode": "external",
+               f"{PROJECT}:postgresEndpoint": "postgresql://pg.example.org:5432"}
+PG_SECRETS = {**USER_SECRETS["dev"], "postgresAdminPassword": "test-postgres-admin-password"}
+
+
+@pytest.mark.parametrize("sslmode", ["require", "verify-ca", "verify-full"])
+def test_every_postgres_client_connects_with_the_stacks_sslmode_and_ca(sslmode) -> None:
+    """HQ (libpq parameters under database.params, TLS on), the agent (JDBC properties),
+    Metabase (MB_DB_CONNECTION_URI) and the postgresql provider: one sslmode, and with the
+    verifying modes the stack's CA, copied into each container."""
+    verifying = sslmode.startswith("verify")
+    ca = {f"{PROJECT}:postgresCaFile": str(POSTGRES_CA_FILE)} if verifying else {}
+    run = run_program("dev", {**PG_EXTERNAL, f"{PROJECT}:postgresSslMode": sslmode, **ca},
+                      user_secrets=PG_SECRETS)
+    expected_params = {"sslmode": sslmode}
+    if verifying:
+        expected_params["sslrootcert"] = "/app/postgres-ca.pem"
+    database = yaml.safe_load(_content(run, "lenses-hq", "/app/config.yaml"))["database"]
+    assert (database["TLS"], database["params"]) == (True, expected_params)
+    assert database["host"] == "pg.example.org:5432"
+
+    conf = _content(run, "lenses-agent", "/mnt/settings/lenses.conf")
+    agent_params = dict(re.findall(r'^lenses\.storage\.postgres\.properties\.(\w+) = "([^"]*)"$',
+                                   conf, re.M))
+    assert agent_params == {**expected_params, **(
+        {"sslrootcert": "/mnt/settings/postgres-ca.pem"} if verifying else {})}
+
+    uri = _env(run, "metabase")["MB_DB_CONNECTION_URI"]
+    suffix = "&sslrootcert=/app/postgres-ca.pem" if verifying else ""
+    assert uri == f"postgres://pg.example.org:5432/metabaseappdb?sslmode={sslmode}{suffix}"
+
+    provider = run.one("pulumi:providers:postgresql", "postgres-provider")
+    assert provider.get("sslmode") == sslmode
+    assert provider.get("sslrootcert") == (str(POSTGRES_CA_FILE) if verifying else None)
+    for role, path in (("lenses-hq", "/app/postgres-ca.pem"),
+                       ("lenses-agent", "/mnt/settings/postgres-ca.pem"),
+                       ("metabase", "/app/postgres-ca.pem")):
+        files = [unwrap(u["file"]) for u in _uploads(run, role)]
+        assert (path in files) is verifying, (role, files)
+        if verifying:
+            assert run.upload(role, path)["content"] == POSTGRES_CA_FILE.read_text()
+
+
+def _uploads(run: ProgramRun, role: str) -> list:
+    uploads = run.container(role).inputs.get("uploads") or []
+    return unwrap(uploads) if is_secret(uploads) else uploads
+
+
+def _env(run: ProgramRun, role: str) -> dict[str, str]:
+    return dict(unwrap(e).split("=", 1) for e in unwrap(run.container(role).get("envs")))
 
 
 @pytest.mark.parametrize(("source", "registered"), [
@@ -160,7 +230,13 @@ def test_agent_registers_the_mqtt_source_lenses_does_not_know(source, registered
     expected = ["com.snowflake.kafka.connector.SnowflakeSinkConnector"]
     assert classes == expected + ([registered] if registered else [])
     if registered:
-        assert "sink = false" in conf.split(registered, 1)[1]
+        entry = conf.split(registered, 1)[1].split("}", 1)[0]
+        # Lenses' topology reads the topic a source writes through this extractor.
+        assert "sink = false" in entry
+        assert 'extractor.class = "io.lenses.config.kafka.connect.SimpleTopicsExtractor"' in entry
+        assert 'property = "kafka.topic"' in entry
+    sink = conf.split("SnowflakeSinkConnector", 1)[1].split("}", 1)[0]
+    assert "extractor.class" not in sink, "the docs use extractors for sources only"
 
 
 def test_dev_provisioning_connects_hq_kafka_registry_and_connect(dev: ProgramRun) -> None:
@@ -170,7 +246,8 @@ def test_dev_provisioning_connects_hq_kafka_registry_and_connect(dev: ProgramRun
     assert hq == {
         "server": {"value": "lenses-hq"},
         "port": {"value": 10000},
-        "agentKey": {"value": "${LENSESHQ_AGENT_KEY}"},
+        "agentKey": {"value": dev.one("pulumi-python:dynamic/lenses:Environment",
+                                      "lenses-environment").computed["agent_key"]},
         "sslEnabled": {"value": False},
     }
     kafka = p["kafka"][0]["configuration"]
@@ -216,3 +293,45 @@ def test_no_generated_or_user_secret_appears_outside_a_secret(run: ProgramRun) -
 
     for r in run.resources:
         scan(r.inputs, f"{r.type}::{r.name}")
+
+
+def test_external_hq_gets_the_agent_key_and_tls_with_the_users_truststore(tmp_path) -> None:
+    """External mode: the stack's lensesAgentKey, TLS to HQ's agent listener as set, and the
+    truststore uploaded with its password in provisioning (sslTruststore is a file,
+    sslTruststorePassword a value: lensesio/json-schemas agent/provisioning.schema.json)."""
+    ca = TestCa.create("HQ agents CA")
+    truststore = tmp_path / "hq.jks"
+    truststore.write_bytes(pkcs12.serialize_java_truststore(
+        [pkcs12.PKCS12Certificate(ca.certificate, b"hq-ca")],
+        serialization.BestAvailableEncryption(b"store-pass")))
+    run = run_program(
+        "dev",
+        {**ALL_EXTERNAL, f"{PROJECT}:lensesHqAgentsTls": True,
+         f"{PROJECT}:lensesHqAgentsTruststore": str(truststore)},
+        user_secrets={**ALL_EXTERNAL_SECRETS, "lensesHqAgentsTruststorePassword": "store-pass"},
+    )
+    assert not run.of_type("pulumi-python:dynamic/lenses:Environment")
+    upload = run.upload("lenses-agent", "/mnt/settings/provisioning.yaml")
+    hq = yaml.safe_load(unwrap(upload["content"]))["lensesHq"][0]["configuration"]
+    assert hq == {
+        "server": {"value": "lenses.example.org"},
+        "port": {"value": 10000},
+        "agentKey": {"value": "agent_key_test"},
+        "sslEnabled": {"value": True},
+        "sslTruststore": {"file": "/mnt/settings/hq-truststore.jks"},
+        "sslTruststorePassword": {"value": "store-pass"},
+    }
+    assert is_secret(upload["content"]) or is_secret(
+        run.container("lenses-agent").inputs["uploads"])
+    stored = run.upload("lenses-agent", "/mnt/settings/hq-truststore.jks")
+    assert base64.b64decode(stored["contentBase64"]) == truststore.read_bytes()
+    assert (stored["permissions"], stored["owner"]) == ("0600", "65534")
+
+
+def test_external_hq_without_tls_has_no_truststore() -> None:
+    run = run_program("dev", ALL_EXTERNAL, user_secrets=ALL_EXTERNAL_SECRETS)
+    upload = run.upload("lenses-agent", "/mnt/settings/provisioning.yaml")
+    hq = yaml.safe_load(unwrap(upload["content"]))["lensesHq"][0]["configuration"]
+    assert hq["sslEnabled"] == {"value": False} and "sslTruststore" not in hq
+    assert "/mnt/settings/hq-truststore.jks" not in [
+        unwrap(u["file"]) for u in _uploads(run, "lenses-agent")]

@@ -9,9 +9,13 @@ from typing import Any
 
 import pulumi
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
 
+from components.render.keys import KeyFileError, load_ca_bundle, load_truststore
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
+from devtools.certs import TestCa
 from tests.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
@@ -153,6 +157,23 @@ BAD_INPUTS = [
                  id="camel-source-on-fast-data-dev"),
     pytest.param("prod", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
                  "must be one of: container, external", id="unknown-mode-adds-no-other-error"),
+    pytest.param("dev", {"postgresSslMode": "verify-full"}, "postgresSslMode",
+                 "'verify-full'", "needs postgresCaFile: the PEM file of the CA",
+                 id="verifying-sslmode-without-ca"),
+    pytest.param("dev", {"postgresSslMode": "require", "postgresCaFile": "keys/pg-ca.pem"},
+                 "postgresCaFile", "'keys/pg-ca.pem'",
+                 "is only used with postgresSslMode verify-ca or verify-full (it is require",
+                 id="ca-with-an-sslmode-that-does-not-verify"),
+    pytest.param("dev", {"postgresSslMode": "verify-ca", "postgresCaFile": "keys/absent-ca.pem"},
+                 "postgresCaFile", "'keys/absent-ca.pem'", "cannot be read",
+                 id="ca-file-missing"),
+    pytest.param("dev", {"lensesHqAgentsTls": True}, "lensesHqAgentsTls", "'true'",
+                 "applies to an external HQ", id="agents-tls-in-container-mode"),
+    pytest.param("dev", {"lensesHqAgentsTruststore": "keys/hq.jks"},
+                 "lensesHqAgentsTruststore", "'keys/hq.jks'",
+                 "is only used with lensesHqAgentsTls true", id="truststore-without-tls"),
+    pytest.param("dev", {"lensesEnvironmentTier": "prod"}, "lensesEnvironmentTier", "'prod'",
+                 "must be one of: development, staging, production", id="environment-tier"),
 ]
 
 
@@ -303,3 +324,57 @@ def test_running_hq_without_a_license_key_is_refused_with_where_to_get_one() -> 
 def test_an_external_hq_needs_no_license_key_from_this_stack() -> None:
     secrets = {k: v for k, v in ALL_EXTERNAL_SECRETS.items() if k != "lensesLicenseKey"}
     assert load("dev", ALL_EXTERNAL, secrets).lenses.license_key is None
+
+
+def test_a_ca_bundle_holds_certificates_only_and_every_one_is_kept(tmp_path) -> None:
+    first, second = TestCa.create("one"), TestCa.create("two")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(first.pem + second.pem)
+    assert load_ca_bundle(bundle) == first.pem + second.pem
+    cert, key = first.server("pg.example.org")
+    with_key = tmp_path / "with-key.pem"
+    with_key.write_text(cert + key)
+    with pytest.raises(KeyFileError, match="holds a private key"):
+        load_ca_bundle(with_key)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate")
+    with pytest.raises(KeyFileError, match="not a PEM certificate bundle"):
+        load_ca_bundle(garbage)
+
+
+def test_a_truststore_is_a_jks_named_java_keystore(tmp_path) -> None:
+    store = pkcs12.serialize_java_truststore(
+        [pkcs12.PKCS12Certificate(TestCa.create().certificate, b"ca")],
+        serialization.BestAvailableEncryption(b"pw"))
+    good = tmp_path / "hq.jks"
+    good.write_bytes(store)
+    assert load_truststore(good) == store
+    jks = tmp_path / "old.jks"
+    jks.write_bytes(b"\xfe\xed\xfe\xed\x00\x00\x00\x02")
+    assert load_truststore(jks).startswith(b"\xfe\xed")
+    wrong_name = tmp_path / "hq.p12"
+    wrong_name.write_bytes(store)
+    with pytest.raises(KeyFileError, match=r"must be named \*\.jks"):
+        load_truststore(wrong_name)
+    pem = tmp_path / "pem.jks"
+    pem.write_text(TestCa.create().pem)
+    with pytest.raises(KeyFileError, match="keytool -importcert"):
+        load_truststore(pem)
+
+
+def test_the_ca_and_the_truststore_settings_read_their_files(tmp_path) -> None:
+    ca = TestCa.create()
+    (tmp_path / "pg-ca.pem").write_text(ca.pem)
+    store = tmp_path / "hq.jks"
+    store.write_bytes(b"\xfe\xed\xfe\xed\x00\x00\x00\x02")
+    settings = load("dev", {
+        f"{PROJECT}:postgresSslMode": "verify-ca",
+        f"{PROJECT}:postgresCaFile": str(tmp_path / "pg-ca.pem"),
+        **{k: v for k, v in ALL_EXTERNAL.items() if "lenses" in k},
+        f"{PROJECT}:lensesHqAgentsTls": True,
+        f"{PROJECT}:lensesHqAgentsTruststore": str(store),
+    }, {**USER_SECRETS["dev"], **ALL_EXTERNAL_SECRETS, "lensesHqAgentsTruststorePassword": "pw"})
+    assert settings.postgres.ca.pem == ca.pem and settings.postgres.verifies_server
+    assert settings.lenses.hq_agents_tls
+    assert settings.lenses.hq_agents_truststore == store.read_bytes()
+    assert settings.lenses.hq_agents_truststore_password is not None

@@ -1,15 +1,24 @@
-"""RSA key material for the Snowflake connector: PEM bodies as Snowflake and the connector
-want them, and loading a key pair a user brings, with an error that says what to do."""
+"""Key material read from files a user brings, each with an error that says what to do: the
+Snowflake connector's RSA key pair (PEM bodies as Snowflake and the connector want them), a CA
+bundle clients verify a server against, and a Java truststore."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = ["KeyFileError", "KeyMaterial", "load_private_key", "pem_body"]
+__all__ = [
+    "KeyFileError",
+    "KeyMaterial",
+    "load_ca_bundle",
+    "load_private_key",
+    "load_truststore",
+    "pem_body",
+]
 
 MIN_RSA_BITS = 2048
 
@@ -73,3 +82,45 @@ def load_private_key(path: Path, passphrase: str | None) -> KeyMaterial:
         serialization.NoEncryption(),
     )
     return KeyMaterial(pem_body(public.decode()), pem_body(private.decode()))
+
+
+def load_ca_bundle(path: Path) -> str:
+    """The certificates of a CA bundle file, as PEM text: what a TLS client verifies a server
+    against. Only certificates; a private key in the file is refused (it would be copied into
+    every container)."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"{path} cannot be read: {error.strerror}") from None
+    text = data.decode("ascii", errors="replace")
+    if "PRIVATE KEY-----" in text:
+        raise KeyFileError(f"{path} holds a private key; a CA bundle holds certificates only")
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise KeyFileError(
+            f"{path} is not a PEM certificate bundle (expected one or more "
+            "'BEGIN CERTIFICATE' blocks)"
+        ) from None
+    return "".join(
+        c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates
+    )
+
+
+JKS_MAGIC = b"\xfe\xed\xfe\xed"
+
+
+def load_truststore(path: Path) -> bytes:
+    """A Java truststore file's bytes: JKS (what the Lenses provisioning schema names), or
+    PKCS#12, which the agent's JVM (Java 9 and later) also reads from a .jks file."""
+    if path.suffix != ".jks":
+        raise KeyFileError(f"{path} must be named *.jks (the agent's provisioning wants a "
+                           "JKS truststore file)")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise KeyFileError(f"{path} cannot be read: {error.strerror}") from None
+    if not (data.startswith(JKS_MAGIC) or data[:1] == b"\x30"):
+        raise KeyFileError(f"{path} is not a Java truststore (JKS or PKCS#12); make one with: "
+                           f"keytool -importcert -file ca.pem -keystore {path.name}")
+    return data

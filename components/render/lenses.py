@@ -19,15 +19,14 @@ from components.settings import MqttSource
 
 __all__ = [
     "AgentConnections",
+    "ConnectorInfo",
     "DatabaseLogin",
+    "HqConnection",
     "KafkaConnection",
     "render_agent_conf",
     "render_hq_config",
     "render_provisioning",
 ]
-
-AGENT_KEY_ENV = "LENSESHQ_AGENT_KEY"
-"""The agent's start script exports the key of its HQ environment under this name."""
 
 SNOWFLAKE_CONNECTOR_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 
@@ -40,6 +39,14 @@ class DatabaseLogin:
     username: str
     password: str
     sslmode: str = "disable"
+    ca_path: str | None = None
+    """Where the container finds the CA bundle it verifies the server with (verify-ca and
+    verify-full)."""
+
+    def tls_parameters(self) -> dict[str, str]:
+        """libpq's and pgjdbc's names for the TLS settings (they share them)."""
+        return {"sslmode": self.sslmode, **({"sslrootcert": self.ca_path} if self.ca_path
+                                              else {})}
 
 
 @dataclass(frozen=True)
@@ -54,10 +61,30 @@ class KafkaConnection:
 
 
 @dataclass(frozen=True)
+class HqConnection:
+    """How the agent reaches HQ's agent listener, and the key of its environment."""
+
+    host: str
+    port: int
+    agent_key: str
+    """Secret: the only HQ credential the agent holds."""
+    tls: bool = False
+    truststore_path: str | None = None
+    """In the container: a JKS truststore with the CA of HQ's agent listener."""
+    truststore_password: str | None = None
+
+    def configuration(self) -> dict:
+        settings = _values(server=self.host, port=self.port, agentKey=self.agent_key,
+                           sslEnabled=self.tls)
+        if self.truststore_path:
+            settings["sslTruststore"] = {"file": self.truststore_path}
+            settings.update(_values(sslTruststorePassword=self.truststore_password))
+        return settings
+
+
+@dataclass(frozen=True)
 class AgentConnections:
-    hq_host: str
-    hq_port: int
-    hq_tls: bool
+    hq: HqConnection
     kafka: KafkaConnection
     schema_registry_urls: Sequence[str]
     connect_cluster: str
@@ -90,6 +117,10 @@ def render_hq_config(
                 "username": database.username,
                 "password": database.password,
                 "database": database.database,
+                # The Helm chart's two keys: TLS false is sslmode disable, true verify-full;
+                # params are libpq keywords and their sslmode takes precedence.
+                "TLS": database.sslmode != "disable",
+                "params": database.tls_parameters(),
             },
             "license": license_block,
             # Plain-text log lines, as the upstream compose configures HQ (the Helm chart's
@@ -107,39 +138,55 @@ def _hocon(key: str, value: object) -> str:
     return f"{key} = {json.dumps(value)}"
 
 
-def _custom_connectors(mqtt_source: MqttSource) -> list[tuple[str, str, bool, str, str]]:
-    """Connectors Lenses does not know by itself: (class, name, sink, description, author)."""
-    found = [(SNOWFLAKE_CONNECTOR_CLASS, "Snowflake Kafka Connector", True,
-              "Writes Kafka data into Snowflake for analytics.", "Snowflake")]
+TOPICS_EXTRACTOR = "io.lenses.config.kafka.connect.SimpleTopicsExtractor"
+"""The extractor Lenses' topology docs name for source connectors: it reads the topics a source
+writes from the connector config key given as `property` (docs.lenses.io 5.4
+installation/configuration-reference/topology; 4.1 configuration/options/topology)."""
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """One `lenses.connectors.info` entry: a connector Lenses does not know by itself."""
+
+    class_name: str
+    name: str
+    sink: bool
+    description: str
+    author: str
+    topics_property: str | None = None
+    """Sources only: the config key naming the topic the connector writes."""
+
+    def render(self) -> str:
+        keys = [("class.name", self.class_name), ("name", self.name), ("sink", self.sink),
+                ("description", self.description), ("author", self.author)]
+        if self.topics_property:
+            keys += [("extractor.class", TOPICS_EXTRACTOR), ("property", self.topics_property)]
+        return "\n".join(["  {", *(f"    {_hocon(k, v)}" for k, v in keys), "  }"])
+
+
+def _custom_connectors(mqtt_source: MqttSource) -> list[ConnectorInfo]:
+    found = [ConnectorInfo(SNOWFLAKE_CONNECTOR_CLASS, "Snowflake Kafka Connector", True,
+                           "Writes Kafka data into Snowflake for analytics.", "Snowflake")]
     if mqtt_source is MqttSource.HEALTH_PIPELINE:
-        found.append((HEALTH_PIPELINE_MQTT_SOURCE_CLASS, "health-pipeline MQTT source", False,
-                      "Copies device vitals from MQTT into device_data, at least once.",
-                      "health-pipeline"))
+        found.append(ConnectorInfo(
+            HEALTH_PIPELINE_MQTT_SOURCE_CLASS, "health-pipeline MQTT source", False,
+            "Copies device vitals from MQTT into device_data, at least once.",
+            "health-pipeline", topics_property="kafka.topic"))
     elif mqtt_source is MqttSource.CAMEL:
-        found.append((CAMEL_MQTT_SOURCE_CLASS, "Camel MQTT 5 source", False,
-                      "Copies device vitals from MQTT into device_data.", "Apache Camel"))
+        found.append(ConnectorInfo(
+            CAMEL_MQTT_SOURCE_CLASS, "Camel MQTT 5 source", False,
+            "Copies device vitals from MQTT into device_data.", "Apache Camel",
+            topics_property="topics"))
     return found
-
-
-def _connector_info(cls: str, name: str, sink: bool, description: str, author: str) -> str:
-    return "\n".join([
-        "  {",
-        f"    {_hocon('class.name', cls)}",
-        f"    {_hocon('name', name)}",
-        f"    {_hocon('sink', sink)}",
-        f"    {_hocon('description', description)}",
-        f"    {_hocon('author', author)}",
-        "  }",
-    ])
 
 
 def render_agent_conf(
     database: DatabaseLogin, accept_eula: bool, http_port: int, provisioning_dir: str,
-    mqtt_source: MqttSource = MqttSource.STREAM_REACTOR,
+    sql_state_dir: str, mqtt_source: MqttSource = MqttSource.STREAM_REACTOR,
 ) -> str:
-    """Database, EULA, where provisioning.yaml lives, and the registration of the connectors
-    Lenses does not ship (Snowflake's; the MQTT source unless it is Stream Reactor) for its
-    topology view."""
+    """Database (its TLS as JDBC properties), EULA, where provisioning.yaml lives, where the
+    processors keep their state, and the registration of the connectors Lenses does not ship
+    (Snowflake's; the MQTT source unless it is Stream Reactor) for its topology view."""
     lines = [
         "# Rendered by health-pipeline; edit the program, not this file.",
         _hocon("lenses.eula.accept", accept_eula),
@@ -150,10 +197,12 @@ def render_agent_conf(
         _hocon("lenses.storage.postgres.database", database.database),
         _hocon("lenses.storage.postgres.username", database.username),
         _hocon("lenses.storage.postgres.password", database.password),
-        _hocon("lenses.storage.postgres.properties.sslmode", database.sslmode),
+        *(_hocon(f"lenses.storage.postgres.properties.{key}", value)
+          for key, value in database.tls_parameters().items()),
         _hocon("lenses.sql.execution.mode", "IN_PROC"),
+        _hocon("lenses.sql.state.dir", sql_state_dir),
         "lenses.connectors.info = [",
-        ",\n".join(_connector_info(*info) for info in _custom_connectors(mqtt_source)),
+        ",\n".join(info.render() for info in _custom_connectors(mqtt_source)),
         "]",
     ]
     return "\n".join(lines) + "\n"
@@ -183,12 +232,7 @@ def render_provisioning(c: AgentConnections) -> str:
                 {
                     "name": "lenses-hq",
                     "version": 1,
-                    "configuration": _values(
-                        server=c.hq_host,
-                        port=c.hq_port,
-                        agentKey=f"${{{AGENT_KEY_ENV}}}",
-                        sslEnabled=c.hq_tls,
-                    ),
+                    "configuration": c.hq.configuration(),
                 }
             ],
             "kafka": [{"name": "kafka", "version": 1, "configuration": kafka}],

@@ -160,6 +160,9 @@ class Postgres:
     root: Path
     admin_password: str
     port: int = field(default_factory=free_port)
+    tls: tuple[str, str] | None = None
+    """(certificate PEM, key PEM): serve TLS and refuse unencrypted TCP (hostssl only), as a
+    managed server that enforces TLS does."""
 
     @property
     def data(self) -> Path:
@@ -182,20 +185,44 @@ class Postgres:
                              f"--pwfile={password_file}", "-E", "UTF8"])
         if done.returncode:
             raise RuntimeError(f"initdb failed: {done.stderr}")
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+        if self.tls:
+            options += " " + self._serve_tls_only(*self.tls)
         done = _as_postgres([pg_ctl, "-D", str(self.data), "-l", str(self.root / "postgres.log"),
-                             "-w", "-o", f"-p {self.port} -k {self.root} "
-                             "-c listen_addresses=127.0.0.1", "start"])
+                             "-w", "-o", options, "start"])
         if done.returncode:
             raise RuntimeError(f"pg_ctl start failed: {done.stderr}\n{self.log}")
         return self
+
+    def _serve_tls_only(self, certificate: str, key: str) -> str:
+        """Writes the server's certificate and key and a pg_hba.conf that takes TCP clients
+        over TLS only; the server options that turn TLS on."""
+        cert_file, key_file = self.data / "server.crt", self.data / "server.key"
+        cert_file.write_text(certificate)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        (self.data / "pg_hba.conf").write_text(
+            "local all all scram-sha-256\n"
+            "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+            "hostnossl all all 127.0.0.1/32 reject\n")
+        if os.geteuid() == 0:
+            for path in (cert_file, key_file, self.data / "pg_hba.conf"):
+                shutil.chown(path, "postgres", "postgres")
+        return (f"-c ssl=on -c ssl_cert_file={cert_file} -c ssl_key_file={key_file} "
+                "-c ssl_min_protocol_version=TLSv1.2")
 
     def stop(self) -> None:
         _as_postgres([_postgres_bin("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
 
     def psql(self, user: str, password: str, database: str, sql: str,
-             variables: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        command = [_postgres_bin("psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", user,
-                   "-d", database, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t", "-A"]
+             variables: dict[str, str] | None = None,
+             conninfo: str | None = None) -> subprocess.CompletedProcess:
+        """`sql` through psql (libpq) as `user`; `conninfo` replaces the plain connection to
+        127.0.0.1 (e.g. with TLS parameters)."""
+        target = ["-d", conninfo] if conninfo else [
+            "-h", "127.0.0.1", "-p", str(self.port), "-U", user, "-d", database]
+        command = [_postgres_bin("psql"), *target, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-t",
+                   "-A"]
         for name, value in (variables or {}).items():
             command += ["-v", f"{name}={value}"]
         return subprocess.run(command, input=sql, capture_output=True, text=True, check=False,
