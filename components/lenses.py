@@ -1,5 +1,10 @@
 """Lenses 6: HQ (control plane) and an agent (data plane) as containers, or an agent that joins
-an existing HQ. Every configuration file is rendered by the program and uploaded."""
+an existing HQ. Every configuration file is rendered by the program and uploaded.
+
+Lenses cannot run where this project is tested, so its public documentation is the contract:
+docs/lenses.md lists the source of every key rendered here and, in one place, what no source
+confirms (the user the HQ image runs as, the agent's `GET /` healthcheck, the field of the agent
+key in HQ's answer, ...), so that a user with a live HQ knows what to check first."""
 
 from __future__ import annotations
 
