@@ -23,6 +23,7 @@ __all__ = [
     "EnvironmentArgs",
     "EnvironmentProvider",
     "HqProvider",
+    "HqResource",
     "TopicFormat",
     "TopicFormatArgs",
     "TopicFormatProvider",
@@ -84,6 +85,36 @@ def _norm(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+class HqResource(pulumi.dynamic.Resource):
+    """What every resource over HQ shares: its inputs are its Args' fields, the HQ password is
+    secret in the inputs recorded in the state too (not only in the outputs), and the outputs a
+    provider computes start out unknown. A subclass names itself with `module="lenses"` and
+    `name=...`, as pulumi.dynamic.Resource does."""
+
+    def __init__(
+        self,
+        provider: HqProvider,
+        resource_name: str,
+        args: Any,
+        opts: pulumi.ResourceOptions | None = None,
+        computed: tuple[str, ...] = (),
+        secret_outputs: tuple[str, ...] = (),
+    ) -> None:
+        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
+        props["password"] = pulumi.Output.secret(args.password)
+        props |= dict.fromkeys(computed)
+        super().__init__(
+            provider,
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(
+                opts,
+                pulumi.ResourceOptions(
+                    additional_secret_outputs=["password", *secret_outputs]),
+            ),
+        )
+
+
 class EnvironmentProvider(HqProvider):
     """One HQ environment. Its agent key exists only in the create answer, so it is kept in the
     state; a new name (or tier, which this provider does not update) means a new environment
@@ -127,7 +158,7 @@ class EnvironmentArgs:
     """One of components.settings.ENVIRONMENT_TIERS."""
 
 
-class Environment(pulumi.dynamic.Resource, module="lenses", name="Environment"):
+class Environment(HqResource, module="lenses", name="Environment"):
     """This stack's environment in Lenses HQ, and the key its agent registers with."""
 
     agent_key: pulumi.Output[str]
@@ -140,18 +171,8 @@ class Environment(pulumi.dynamic.Resource, module="lenses", name="Environment"):
         opts: pulumi.ResourceOptions | None = None,
         provider: EnvironmentProvider | None = None,
     ) -> None:
-        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
-        props["password"] = pulumi.Output.secret(args.password)
-        props["agent_key"] = None
-        super().__init__(
-            provider or EnvironmentProvider(),
-            resource_name,
-            props,
-            pulumi.ResourceOptions.merge(
-                opts,
-                pulumi.ResourceOptions(additional_secret_outputs=["password", "agent_key"]),
-            ),
-        )
+        super().__init__(provider or EnvironmentProvider(), resource_name, args, opts,
+                         computed=("agent_key",), secret_outputs=("agent_key",))
 
 
 class TopicFormatProvider(HqProvider):
@@ -219,7 +240,7 @@ class TopicFormatArgs:
     """For structured values: the schema in Avro's syntax (Lenses uses it for JSON too)."""
 
 
-class TopicFormat(pulumi.dynamic.Resource, module="lenses", name="TopicFormat"):
+class TopicFormat(HqResource, module="lenses", name="TopicFormat"):
     """How Lenses reads a topic's records, declared rather than guessed from the first one."""
 
     def __init__(
@@ -229,13 +250,4 @@ class TopicFormat(pulumi.dynamic.Resource, module="lenses", name="TopicFormat"):
         opts: pulumi.ResourceOptions | None = None,
         provider: TopicFormatProvider | None = None,
     ) -> None:
-        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
-        props["password"] = pulumi.Output.secret(args.password)
-        super().__init__(
-            provider or TopicFormatProvider(),
-            resource_name,
-            props,
-            pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=["password"])
-            ),
-        )
+        super().__init__(provider or TopicFormatProvider(), resource_name, args, opts)

@@ -3,7 +3,7 @@ component that declares one processor per derived stream from the SQL files in s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from components.lenses_api import declared_view
 from components.lenses_resources import (
     DEVICE_VALUE_SCHEMA,
     HqProvider,
+    HqResource,
     TopicFormat,
     TopicFormatArgs,
     device_value_schema,
@@ -100,7 +101,7 @@ class ProcessorArgs:
     description: Input[str] = ""
 
 
-class Processor(pulumi.dynamic.Resource, module="lenses", name="Processor"):
+class Processor(HqResource, module="lenses", name="Processor"):
     """One Lenses SQL processor (IN_PROC: it runs inside the agent)."""
 
     processor_id: pulumi.Output[str]
@@ -113,18 +114,8 @@ class Processor(pulumi.dynamic.Resource, module="lenses", name="Processor"):
         opts: pulumi.ResourceOptions | None = None,
         provider: ProcessorProvider | None = None,
     ) -> None:
-        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
-        # Secret in the inputs recorded in the state too, not only in the outputs.
-        props["password"] = pulumi.Output.secret(args.password)
-        props["processor_id"] = None
-        super().__init__(
-            provider or ProcessorProvider(),
-            resource_name,
-            props,
-            pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=["password"])
-            ),
-        )
+        super().__init__(provider or ProcessorProvider(), resource_name, args, opts,
+                         computed=("processor_id",))
 
 
 @dataclass(frozen=True)
@@ -168,13 +159,12 @@ class SqlProcessors(pulumi.ComponentResource):
         # A processor is checked against its input's schema when it is created, and device_data
         # may hold no record yet: Lenses is told its formats first instead of guessing them
         # from a first message.
+        hq = {"hq_url": args.hq_url, "environment": args.environment,
+              "username": args.username, "password": args.password}
         device_format = TopicFormat(
             f"{name}-{DEVICE_TOPIC}-format",
             TopicFormatArgs(
-                hq_url=args.hq_url,
-                environment=args.environment,
-                username=args.username,
-                password=args.password,
+                **hq,
                 topic=DEVICE_TOPIC,
                 key_type=DEVICE_KEY_TYPE,
                 value_type=DEVICE_VALUE_TYPE,
@@ -186,10 +176,7 @@ class SqlProcessors(pulumi.ComponentResource):
             stream.name: Processor(
                 f"{name}-{stream.name}",
                 ProcessorArgs(
-                    hq_url=args.hq_url,
-                    environment=args.environment,
-                    username=args.username,
-                    password=args.password,
+                    **hq,
                     name=stream.name,
                     sql=sqls[stream.name],
                     description=f"{stream.name} readings from {DEVICE_TOPIC} into "

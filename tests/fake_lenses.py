@@ -45,7 +45,9 @@ Assumptions (no source confirms them; the client copes either way where it can):
 - The create answer: 200 with the processor as GET returns it (the docs: "returns the
   processor ID and initial state"); `create_returns_id=False` answers without it.
 - A taken processor name answers 409; delete answers 204; HQ's own errors carry `title`.
-- The agent key field of the create-environment answer is `agent_key` (lenses-mcp's docs).
+- The agent key field of the create-environment answer is `agent_key` (lenses-mcp's docs say
+  the answer includes "the agent_key"); the answer is 200, a taken name 409, a delete 204; GET
+  never shows the key again.
 - `lrn` values are made up in form (their format is not documented); `processorType` is left
   out (its values are not documented).
 - A processor whose input topic has no declared format is refused with 400 and an agent error

@@ -43,11 +43,15 @@ class KeyMaterial:
     """Unencrypted PKCS#8, one line. Secret: wrap it in an Output.secret at once."""
 
 
-def load_private_key(path: Path, passphrase: str | None) -> KeyMaterial:
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise KeyFileError(f"{path} cannot be read: {error.strerror}") from None
+
+
+def load_private_key(path: Path, passphrase: str | None) -> KeyMaterial:
+    data = _read(path)
     text = data.decode("ascii", errors="replace")
     if "-----BEGIN RSA PRIVATE KEY-----" in text:
         raise KeyFileError(
@@ -88,10 +92,7 @@ def load_ca_bundle(path: Path) -> str:
     """The certificates of a CA bundle file, as PEM text: what a TLS client verifies a server
     against. Only certificates; a private key in the file is refused (it would be copied into
     every container)."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise KeyFileError(f"{path} cannot be read: {error.strerror}") from None
+    data = _read(path)
     text = data.decode("ascii", errors="replace")
     if "PRIVATE KEY-----" in text:
         raise KeyFileError(f"{path} holds a private key; a CA bundle holds certificates only")

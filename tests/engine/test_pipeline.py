@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -378,19 +379,26 @@ def test_the_policy_pack_runs_in_the_real_cli_and_reports_on_the_programs_resour
     pipeline,
 ) -> None:
     """The pack as the CLI serves it (policies/analyzer: this CLI has no Python language
-    plugin), with the stack counted as production (HEALTH_PIPELINE_PROD_STACKS): the
-    connector's plain tcp:// broker is reported by the advisory prod-mqtt-tls."""
+    plugin), with the stack counted as production (HEALTH_PIPELINE_PROD_STACKS): dev's HQ
+    environment is not protected, which the mandatory prod-stateful-resources-protected stops,
+    and the connector's plain tcp:// broker is reported by the advisory prod-mqtt-tls."""
     analyzer = ROOT / "policies" / "analyzer"
     if not (ROOT / "policies" / "venv" / "bin" / "python").exists():
         pytest.skip("policies/venv is missing; scripts/test creates it")
     env = pipeline.stack.workspace.env_vars
     env["HEALTH_PIPELINE_PROD_STACKS"] = "dev"
     try:
-        preview = pipeline.stack.preview(policy_packs=[str(analyzer)])
+        with pytest.raises(CommandError):
+            pipeline.stack.preview(policy_packs=[str(analyzer)])
     finally:
         del env["HEALTH_PIPELINE_PROD_STACKS"]
-    shown = preview.stdout
+    last = pipeline.engine.command.last
+    assert last is not None and last.code != 0
+    shown = last.stdout
     assert "health-pipeline-guardrails" in shown, shown[-3000:]
+    assert re.search(r"\[mandatory\]\s+prod-stateful-resources-protected\s+"
+                     r"\(pulumi-python:dynamic/lenses:Environment: lenses-environment\)",
+                     shown), shown[-3000:]
     assert "prod-mqtt-tls" in shown and f"mqtt.server.uri is {pipeline.targets.mqtt_url}" in (
         shown), shown[-3000:]
 
