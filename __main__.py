@@ -63,7 +63,9 @@ def main() -> dict[str, pulumi.Output]:
         "postgres",
         PostgresServerArgs(settings.postgres, engine(settings.postgres.placement), defaults),
     )
-    databases = AppDatabases("databases", AppDatabasesArgs(postgres.provider, settings.protect))
+    databases = AppDatabases("databases", AppDatabasesArgs(
+        postgres.provider, settings.protect,
+        own_server=settings.postgres.mode is Mode.CONTAINER))
 
     outputs: dict[str, pulumi.Output] = {
         "mqttUrl": mqtt.url,

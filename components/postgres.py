@@ -21,6 +21,7 @@ from components.settings import DockerHost, Endpoint, Mode, PostgresSettings
 
 __all__ = [
     "APP_DATABASES",
+    "MAINTENANCE_DATABASES",
     "AppDatabase",
     "AppDatabases",
     "AppDatabasesArgs",
@@ -178,11 +179,19 @@ class DatabaseLogin:
     """Secret."""
 
 
+MAINTENANCE_DATABASES = ("postgres", "template1")
+"""Databases every server has, which PUBLIC may connect to unless revoked."""
+
+
 @dataclass(frozen=True)
 class AppDatabasesArgs:
     provider: postgresql.Provider
     protect: bool
     databases: tuple[AppDatabase, ...] = APP_DATABASES
+    own_server: bool = False
+    """The server is this stack's container: PUBLIC also loses CONNECT on the maintenance
+    databases, so an application role reaches nothing but its own database. A managed
+    server's are its administrator's to change (README, Postgres)."""
 
 
 class AppDatabases(pulumi.ComponentResource):
@@ -200,6 +209,15 @@ class AppDatabases(pulumi.ComponentResource):
             parent=self, provider=args.provider, protect=args.protect
         )
         self.logins = {}
+        for maintenance in MAINTENANCE_DATABASES if args.own_server else ():
+            postgresql.Grant(
+                f"{name}-{maintenance}-revoke-public",
+                database=maintenance,
+                role="public",
+                object_type="database",
+                privileges=[],
+                opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            )
         for app in args.databases:
             password = random.RandomPassword(
                 f"{name}-{app.database}-password",

@@ -110,6 +110,7 @@ EXPECTED = {
         (PASSWORD, "postgres-admin-password"),
         *_service("postgres", "postgres", ("postgres-data",)),
         *DATABASES,
+        *((PG_GRANT, f"databases-{db}-revoke-public") for db in ("postgres", "template1")),
         *LENSES,
         *METABASE,
         *SNOWFLAKE,
@@ -231,6 +232,17 @@ def test_public_loses_connect_on_every_application_database(run: ProgramRun) -> 
         assert grant.get("role") == "public"
         assert grant.get("objectType") == "database"
         assert grant.get("privileges") == []
+
+
+def test_public_loses_connect_on_the_maintenance_databases_of_our_own_server(runs) -> None:
+    """dev runs its own Postgres: postgres and template1 are closed to the application roles.
+    prod's managed server is its administrator's (README says what to run)."""
+    for db in ("postgres", "template1"):
+        grant = runs["dev"].one(PG_GRANT, f"databases-{db}-revoke-public")
+        assert (grant.get("database"), grant.get("role"), grant.get("objectType"),
+                grant.get("privileges")) == (db, "public", "database", [])
+    prod = {g.get("database") for g in runs["prod"].of_type(PG_GRANT)}
+    assert not prod & {"postgres", "template1"}
 
 
 def test_prod_protects_stateful_resources_and_dev_does_not(runs) -> None:

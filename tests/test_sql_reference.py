@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from components.postgres import APP_DATABASES
+from components.postgres import APP_DATABASES, MAINTENANCE_DATABASES
 from tests.harness import ROOT, ProgramRun
 
 SQL = (ROOT / "sql" / "postgres" / "app_databases.sql").read_text()
@@ -31,6 +31,8 @@ def test_reference_sql_roles_have_no_elevated_rights() -> None:
 def test_reference_sql_revokes_public_on_every_database() -> None:
     revoked = set(re.findall(r"REVOKE ALL ON DATABASE (\w+) FROM PUBLIC;", SQL))
     assert revoked == {a.database for a in APP_DATABASES}
+    maintenance = set(re.findall(r"REVOKE CONNECT ON DATABASE (\w+) FROM PUBLIC;", SQL))
+    assert maintenance == set(MAINTENANCE_DATABASES)
 
 
 SNOWFLAKE_SQL = (ROOT / "sql" / "snowflake" / "setup.sql").read_text()

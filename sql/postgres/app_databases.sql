@@ -18,3 +18,9 @@ REVOKE ALL ON DATABASE agent2 FROM PUBLIC;
 CREATE ROLE metabase LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD :'metabase_password';
 CREATE DATABASE metabaseappdb OWNER metabase ENCODING 'UTF8';
 REVOKE ALL ON DATABASE metabaseappdb FROM PUBLIC;
+
+-- On a server of this stack's own (postgresMode container), PUBLIC also loses CONNECT on the
+-- maintenance databases, so an application role reaches its own database only. On a managed
+-- server its administrator runs these two (README, Postgres).
+REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
+REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from components.postgres import APP_DATABASES
+from components.postgres import APP_DATABASES, MAINTENANCE_DATABASES
 from tests.contract.servers import Postgres
 from tests.harness import ROOT, ProgramRun
 
@@ -50,12 +50,13 @@ def test_each_role_connects_to_its_own_database_and_creates_objects(
 
 @pytest.mark.parametrize("app", APP_DATABASES, ids=lambda a: a.database)
 def test_each_role_is_refused_on_every_other_database(dev, postgres_server, app) -> None:
+    """Other applications' databases, and the server's maintenance databases (postgres,
+    template1), which PUBLIC could otherwise connect to."""
     password = _role_passwords(dev)[app.role]
-    for other in APP_DATABASES:
-        if other is app:
-            continue
-        done = postgres_server.psql(app.role, password, other.database, "SELECT 1;")
-        assert done.returncode != 0, f"{app.role} reached {other.database}"
+    others = [o.database for o in APP_DATABASES if o is not app]
+    for other in (*others, *MAINTENANCE_DATABASES):
+        done = postgres_server.psql(app.role, password, other, "SELECT 1;")
+        assert done.returncode != 0, f"{app.role} reached {other}"
         assert "permission denied for database" in done.stderr, done.stderr
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.postgres import APP_DATABASES
 from devtools.certs import TestCa
 from tests.contract.kafka_servers import KAFKA_LIB
 from tests.contract.servers import Postgres, binary
@@ -191,3 +192,27 @@ def test_require_encrypts_and_the_server_refuses_plain_tcp(tls_server, client) -
         conninfo=f"host=127.0.0.1 port={tls_server.postgres.port} dbname=postgres "
                  "user=postgres sslmode=disable")
     assert disabled.returncode != 0 and "no encryption" in disabled.stderr, disabled.stderr
+
+
+@pytest.mark.parametrize("app", APP_DATABASES, ids=lambda a: a.database)
+def test_every_application_role_connects_with_verify_full_and_not_with_another_ca(
+    tls_server, app
+) -> None:
+    """Each role the program declares, to its own database, with the stack's CA (libpq)."""
+    run = tls_server.run("localhost", "verify-full")
+    password = run.one("postgresql:index/role:Role", f"databases-{app.database}-role").get(
+        "password")
+    stranger = tls_server.files / "stranger-ca.pem"
+    stranger.write_text(TestCa.create("another CA").pem)
+    for ca_file, works in ((Path(run.one("pulumi:providers:postgresql", "postgres-provider")
+                                 .get("sslrootcert")), True), (stranger, False)):
+        done = tls_server.postgres.psql(
+            app.role, password, app.database, "SELECT ssl FROM pg_stat_ssl "
+            "WHERE pid = pg_backend_pid();",
+            conninfo=f"host=localhost port={tls_server.postgres.port} dbname={app.database} "
+                     f"user={app.role} sslmode=verify-full sslrootcert={ca_file}")
+        if works:
+            assert done.returncode == 0 and done.stdout.strip() == "t", done.stderr
+        else:
+            assert done.returncode != 0 and "certificate verify failed" in done.stderr, (
+                done.stderr)
