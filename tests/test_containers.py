@@ -224,7 +224,7 @@ def test_containers_start_after_what_they_need(dev: ProgramRun) -> None:
         return set(dev.container(role).dependencies)
 
     databases = {r.urn for r in dev.resources if r.type.startswith("postgresql:index/")}
-    assert len(databases) == 12
+    assert len(databases) == 14  # 4 databases, 4 roles, 6 revocations
     assert databases <= needs("lenses-hq")
     assert databases | {dev.container("lenses-hq").urn} <= needs("lenses-agent")
     assert databases <= needs("metabase")
