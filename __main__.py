@@ -70,6 +70,7 @@ def main() -> dict[str, pulumi.Output]:
     outputs: dict[str, pulumi.Output] = {
         "mqttUrl": mqtt.url,
         "mqttWebsocketUrl": mqtt.websocket_url,
+        "mqttCaCertificate": mqtt.ca_certificate,
         "mqttDeviceUsername": mqtt.device_username,
         "mqttDevicePassword": mqtt.device_password,
         "mqttConnectorUsername": mqtt.connector_username,
@@ -152,9 +153,12 @@ def main() -> dict[str, pulumi.Output]:
             connect_url=kafka.connect_url,
             client_id=f"{settings.name_prefix}-mqtt-source",
             mqtt_source=settings.kafka.mqtt_source,
-            mqtt_url=mqtt.url_for(connect_host),
+            # This project's source takes the broker's CA, so it uses TLS even where a plain
+            # listener exists; the others use TLS where no plain listener does.
+            mqtt_url=mqtt.url_for(connect_host, tls=own_source),
             mqtt_username=mqtt.connector_username,
             mqtt_password=mqtt.connector_password,
+            mqtt_ca_pem=mqtt.ca_certificate,
             schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
             buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
                               sf.buffer_size_bytes),

@@ -70,6 +70,8 @@ class ContainerDefaults:
 class Port:
     internal: int
     external: int
+    ip: str | None = None
+    """The host address it is published on; None: the stack's publishIp."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def run_container(
         envs=list(spec.envs) or None,
         ports=[
             docker.ContainerPortArgs(
-                internal=p.internal, external=p.external, ip=defaults.publish_ip, protocol="tcp"
+                internal=p.internal, external=p.external, ip=p.ip or defaults.publish_ip,
+                protocol="tcp",
             )
             for p in spec.ports
         ],

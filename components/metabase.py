@@ -24,6 +24,7 @@ __all__ = ["APP_DATABASE", "Metabase", "MetabaseArgs", "connection_uri"]
 APP_DATABASE = "metabaseappdb"
 CONTAINER_PORT = 3000
 POSTGRES_CA_PATH = "/app/postgres-ca.pem"
+PASSWORD_FILE = "/etc/health-pipeline/metabase-db-password"  # noqa: S105 - a path
 
 
 def connection_uri(host: str, port: int, database: str, sslmode: str,
@@ -85,10 +86,17 @@ class Metabase(pulumi.ComponentResource):
                             pg.host, pg.port, login.database, args.postgres.sslmode,
                             POSTGRES_CA_PATH if ca_pem else None),
                         f"MB_DB_USER={login.username}",
-                        pulumi.Output.concat("MB_DB_PASS=", login.password),
+                        # Read by the image's run_metabase.sh as root before it drops to the
+                        # metabase user (docker_setup_env: MB_DB_PASS_FILE), so the password is
+                        # not in the environment `docker inspect` shows.
+                        f"MB_DB_PASS_FILE={PASSWORD_FILE}",
                     ],
-                    uploads=[docker.ContainerUploadArgs(file=POSTGRES_CA_PATH, content=ca_pem,
-                                                        permissions="0644")] if ca_pem else [],
+                    uploads=[
+                        docker.ContainerUploadArgs(file=PASSWORD_FILE, content=login.password,
+                                                   permissions="0600"),
+                        *([docker.ContainerUploadArgs(file=POSTGRES_CA_PATH, content=ca_pem,
+                                                      permissions="0644")] if ca_pem else []),
+                    ],
                     healthcheck=Healthcheck(
                         command=[
                             "CMD-SHELL",

@@ -22,16 +22,44 @@ from components.render.mosquitto import (
     MosquittoLayout,
     MqttUser,
     render_acl,
+    render_client_options,
     render_conf,
     render_password_file,
 )
 from components.settings import ContainerPlacement, DockerHost, Mode, MqttSettings
+from components.tls import generate_server_tls
 
-__all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs"]
+__all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs", "container_layout"]
 
 BROKER_PORT = 1883
+WEBSOCKET_PORT = 9001
+TLS_PORT = 8883
+SECURE_WEBSOCKET_PORT = 9443
+LOOPBACK = "127.0.0.1"
 HEALTH_USERNAME = "healthcheck"
 """Broker user of the container healthcheck; it may only read the broker's uptime."""
+HEALTH_CONFIG_HOME = "/mosquitto/health"
+"""XDG_CONFIG_HOME of the healthcheck: mosquitto_sub reads its login from the file there."""
+
+
+def container_layout(plaintext: bool) -> MosquittoLayout:
+    """The broker's listeners inside its container: TLS always, plain ones for development."""
+    return MosquittoLayout(
+        port=BROKER_PORT if plaintext else None,
+        websocket_port=WEBSOCKET_PORT if plaintext else None,
+        tls_port=TLS_PORT,
+        secure_websocket_port=SECURE_WEBSOCKET_PORT,
+    )
+
+
+def health_probe(layout: MosquittoLayout) -> list[str]:
+    """Reads the broker's uptime over TLS as the healthcheck user, whose login is in a 0600
+    file (no password on the command line, visible to `docker inspect`). It trusts the
+    broker's CA; the name is not checked (a brought certificate need not name 127.0.0.1)."""
+    return ["CMD-SHELL",
+            f"XDG_CONFIG_HOME={HEALTH_CONFIG_HOME} mosquitto_sub -q 0 -C 1 -W 5 "
+            f"-h {LOOPBACK} -p {layout.tls_port} --cafile {layout.ca_file} --insecure "
+            f"-t '{UPTIME_TOPIC}' > /dev/null"]
 
 
 @dataclass(frozen=True)
@@ -46,9 +74,13 @@ class MqttBroker(pulumi.ComponentResource):
     """Mosquitto with authentication and ACLs (container mode), or an existing broker."""
 
     url: pulumi.Output[str]
-    """Broker URL for devices and the simulator, from the machine running Pulumi."""
+    """Broker URL for devices and the simulator, from the machine running Pulumi: TLS
+    (ssl://) for our own broker."""
     websocket_url: pulumi.Output[str]
-    """MQTT over websockets, from the machine running Pulumi (container mode)."""
+    """MQTT over secure websockets (wss://), from the machine running Pulumi (container
+    mode)."""
+    ca_certificate: pulumi.Output[str]
+    """The CA devices trust for our own broker (PEM); empty for an external one."""
     device_username: pulumi.Output[str]
     device_password: pulumi.Output[str]
     """Secret."""
@@ -69,6 +101,7 @@ class MqttBroker(pulumi.ComponentResource):
                 raise ValueError("an external broker needs both MQTT passwords")
             self.url = pulumi.Output.from_input(s.endpoint)
             self.websocket_url = pulumi.Output.from_input("")
+            self.ca_certificate = pulumi.Output.from_input("")
             self.device_password = pulumi.Output.secret(s.device_password)
             self.connector_password = pulumi.Output.secret(s.connector_password)
         else:
@@ -79,6 +112,7 @@ class MqttBroker(pulumi.ComponentResource):
             {
                 "url": self.url,
                 "websocketUrl": self.websocket_url,
+                "caCertificate": self.ca_certificate,
                 "deviceUsername": self.device_username,
                 "devicePassword": self.device_password,
                 "connectorUsername": self.connector_username,
@@ -86,15 +120,18 @@ class MqttBroker(pulumi.ComponentResource):
             }
         )
 
-    def url_for(self, consumer: DockerHost | None) -> str:
+    def url_for(self, consumer: DockerHost | None, tls: bool = False) -> str:
         """The broker URL for a client on Docker engine `consumer` (None: not in Docker here):
-        by alias on the same engine, else at the published port or the external endpoint."""
+        by alias on the same engine (plain while the plain listeners exist and the client does
+        not ask for TLS), else over TLS at the published port, or the external endpoint."""
         s = self._settings
         if s.placement is None:
             return s.endpoint
         if s.placement.docker_host == consumer:
-            return f"tcp://{s.placement.alias}:{BROKER_PORT}"
-        return f"tcp://{s.placement.docker_host.address}:{s.port}"
+            if s.plaintext and not tls:
+                return f"tcp://{s.placement.alias}:{BROKER_PORT}"
+            return f"ssl://{s.placement.alias}:{TLS_PORT}"
+        return f"ssl://{s.placement.docker_host.address}:{s.tls_port}"
 
     def _run(
         self,
@@ -130,17 +167,22 @@ class MqttBroker(pulumi.ComponentResource):
         password_file = pulumi.Output.secret(
             users.apply(lambda rows: render_password_file([MqttUser(*row) for row in rows]))
         )
-        layout = MosquittoLayout(websocket_port=9001)
-        health_password = passwords[HEALTH_USERNAME]
-        probe = pulumi.Output.concat(
-            "mosquitto_sub -q 0 -C 1 -W 5 -h 127.0.0.1 -p 1883 -t '",
-            UPTIME_TOPIC,
-            "' -u ",
-            HEALTH_USERNAME,
-            " -P ",
-            health_password,
-            " > /dev/null",
-        )
+        layout = container_layout(s.plaintext)
+        if s.brought_tls:
+            certificate, key, ca = (pulumi.Output.from_input(s.brought_tls.certificate_pem),
+                                    pulumi.Output.secret(s.brought_tls.private_key),
+                                    pulumi.Output.from_input(s.brought_tls.ca_pem))
+        else:
+            generated = generate_server_tls(
+                f"{name}-tls", self, "health-pipeline MQTT broker",
+                [*s.tls_server_names, placement.docker_host.address, placement.alias,
+                 "localhost", LOOPBACK])
+            certificate, key, ca = (generated.certificate_pem, generated.private_key_pem,
+                                    generated.ca_pem)
+        client_options = pulumi.Output.secret(passwords[HEALTH_USERNAME].apply(
+            lambda pw: render_client_options(HEALTH_USERNAME, pw)))
+        plain_ports = [Port(BROKER_PORT, s.port, LOOPBACK),
+                       Port(WEBSOCKET_PORT, s.websocket_port, LOOPBACK)] if s.plaintext else []
         run_container(
             self,
             name,
@@ -150,7 +192,9 @@ class MqttBroker(pulumi.ComponentResource):
                 role="mosquitto",
                 image=s.image,
                 alias=placement.alias,
-                ports=[Port(layout.port, s.port), Port(9001, s.websocket_port)],
+                ports=[Port(TLS_PORT, s.tls_port), Port(SECURE_WEBSOCKET_PORT,
+                                                        s.secure_websocket_port),
+                       *plain_ports],
                 volumes={"mosquitto-data": layout.data_dir, "mosquitto-log": layout.log_dir},
                 uploads=[
                     docker.ContainerUploadArgs(
@@ -165,12 +209,21 @@ class MqttBroker(pulumi.ComponentResource):
                     docker.ContainerUploadArgs(
                         file=layout.password_file, content=password_file, permissions="0600"
                     ),
+                    docker.ContainerUploadArgs(file=layout.certificate_file, content=certificate,
+                                               permissions="0644"),
+                    docker.ContainerUploadArgs(file=layout.key_file, content=key,
+                                               permissions="0600"),
+                    docker.ContainerUploadArgs(file=layout.ca_file, content=ca,
+                                               permissions="0644"),
+                    docker.ContainerUploadArgs(file=f"{HEALTH_CONFIG_HOME}/mosquitto_sub",
+                                               content=client_options, permissions="0600"),
                 ],
-                healthcheck=Healthcheck(command=["CMD-SHELL", probe]),
+                healthcheck=Healthcheck(command=health_probe(layout)),
             ),
         )
         address = placement.docker_host.address
-        self.url = pulumi.Output.from_input(f"tcp://{address}:{s.port}")
-        self.websocket_url = pulumi.Output.from_input(f"ws://{address}:{s.websocket_port}")
+        self.url = pulumi.Output.from_input(f"ssl://{address}:{s.tls_port}")
+        self.websocket_url = pulumi.Output.from_input(f"wss://{address}:{s.secure_websocket_port}")
+        self.ca_certificate = ca
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])

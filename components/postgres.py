@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_docker as docker
 import pulumi_postgresql as postgresql
 import pulumi_random as random
 
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 CONTAINER_PORT = 5432
+PASSWORD_FILE = "/etc/health-pipeline/postgres-password"  # noqa: S105 - a path
 
 
 @dataclass(frozen=True)
@@ -96,11 +98,16 @@ class PostgresServer(pulumi.ComponentResource):
                     image=s.image,
                     alias=s.placement.alias,
                     ports=[Port(CONTAINER_PORT, s.port)],
+                    # The password from a file, not the environment `docker inspect` shows: the
+                    # image's entrypoint reads POSTGRES_PASSWORD_FILE as root (the postgres
+                    # image's docs, "Docker Secrets").
                     envs=[
                         f"POSTGRES_USER={s.admin_username}",
-                        pulumi.Output.concat("POSTGRES_PASSWORD=", password),
+                        f"POSTGRES_PASSWORD_FILE={PASSWORD_FILE}",
                         "POSTGRES_DB=postgres",
                     ],
+                    uploads=[docker.ContainerUploadArgs(file=PASSWORD_FILE, content=password,
+                                                        permissions="0600")],
                     volumes={"postgres-data": "/var/lib/postgresql/data"},
                     # TCP, not the socket: during initdb the temporary server listens on the
                     # socket only, and must not count as healthy.

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.mqtt_urls import MQTT_SCHEMES
 from components.render.keys import (
     KeyFileError,
     load_ca_bundle,
@@ -130,14 +131,34 @@ class ContainerPlacement:
 
 
 @dataclass(frozen=True)
+class BroughtTls:
+    """A server certificate a user brings, instead of the one the program generates."""
+
+    certificate_pem: str
+    """The server certificate, followed by any intermediates."""
+    private_key: pulumi.Output[str]
+    """Secret PEM."""
+    ca_pem: str
+    """What clients trust: the CA bundle that issued the certificate."""
+
+
+@dataclass(frozen=True)
 class MqttSettings:
     mode: Mode
     placement: ContainerPlacement | None
     image: str
     port: int
     websocket_port: int
+    tls_port: int
+    secure_websocket_port: int
+    plaintext: bool
+    """Container mode: the plain listeners exist (published on 127.0.0.1 only)."""
+    tls_server_names: tuple[str, ...]
+    """DNS names and IP addresses of the broker, beside its alias and localhost, for the
+    generated certificate."""
+    brought_tls: BroughtTls | None
     endpoint: str
-    """External mode: the broker URL (`tcp://` or `ssl://`)."""
+    """External mode: the broker URL (one of MQTT_SCHEMES)."""
     device_username: str
     connector_username: str
     device_password: pulumi.Output[str] | None
@@ -405,6 +426,7 @@ SECRET_KEYS = (
     "lensesLicenseKey",
     "lensesAdminPassword",
     "lensesHqAgentsTruststorePassword",
+    "mqttTlsPrivateKey",
     "snowflakeAdminPrivateKey",
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
@@ -594,7 +616,7 @@ def load_settings(config: ConfigSource, stack: str) -> Settings:
 def _load_mqtt(r: _Reader, docker_host: str) -> MqttSettings:
     mode = r.mode("mqttMode", [Mode.CONTAINER, Mode.EXTERNAL])
     external = mode is Mode.EXTERNAL
-    endpoint = r.text("mqttEndpoint", lambda v: _url_problem(v, ("tcp", "ssl", "mqtt", "mqtts")))
+    endpoint = r.text("mqttEndpoint", lambda v: _url_problem(v, MQTT_SCHEMES))
     if external and not endpoint:
         r.fail("mqttEndpoint", endpoint, "must be set when mqttMode is external")
     users = {}
@@ -609,18 +631,70 @@ def _load_mqtt(r: _Reader, docker_host: str) -> MqttSettings:
         r.fail("mqttConnectorUsername", users["mqttConnectorUsername"],
                "must differ from mqttDeviceUsername (their ACLs differ)")
     why = "mqttMode is external" if external else None
+    names = r.strings("mqttTlsServerNames")
+    for name in names:
+        if not _SERVER_NAME.match(name) and _ip_problem(name):
+            r.fail("mqttTlsServerNames", name, "each entry must be a DNS name or an IP address")
     return MqttSettings(
         mode=mode,
         placement=r.placement(mode, "mqttDockerHost", docker_host, "mosquitto"),
         image=r.image("mqttImage"),
         port=r.port("mqttPort"),
         websocket_port=r.port("mqttWebsocketPort"),
+        tls_port=r.port("mqttTlsPort"),
+        secure_websocket_port=r.port("mqttSecureWebsocketPort"),
+        plaintext=r.boolean("mqttPlaintext"),
+        tls_server_names=names,
+        brought_tls=_load_brought_tls(r),
         endpoint=endpoint,
         device_username=users["mqttDeviceUsername"],
         connector_username=users["mqttConnectorUsername"],
         device_password=r.secret("mqttDevicePassword", why) if external else None,
         connector_password=r.secret("mqttConnectorPassword", why) if external else None,
     )
+
+
+_SERVER_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+                          r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _ip_problem(text: str) -> str | None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return "not an IP address"
+    return None
+
+
+def _load_brought_tls(r: _Reader) -> BroughtTls | None:
+    """mqttTlsCertificateFile, mqttTlsCaFile and the secret mqttTlsPrivateKey, all or none."""
+    cert_text, ca_text = r.raw("mqttTlsCertificateFile"), r.raw("mqttTlsCaFile")
+    if not cert_text:
+        if ca_text:
+            r.fail("mqttTlsCaFile", ca_text, "is only used with mqttTlsCertificateFile (a "
+                   "certificate you bring); without one the program generates a CA")
+        return None
+    key = r.secret("mqttTlsPrivateKey", "mqttTlsCertificateFile is set (its private key)",
+                   how=" < server.key")
+    if not ca_text:
+        r.fail("mqttTlsCertificateFile", cert_text,
+               "needs mqttTlsCaFile: the CA bundle devices and connectors trust")
+    certificate = ca = None
+    for key_name, text in (("mqttTlsCertificateFile", cert_text), ("mqttTlsCaFile", ca_text)):
+        if not text:
+            continue
+        try:
+            pem = load_ca_bundle(_project_path(text))
+        except KeyFileError as error:
+            r.fail(key_name, text, f"{error} (a path, relative to the project or absolute)")
+            continue
+        if key_name == "mqttTlsCertificateFile":
+            certificate = pem
+        else:
+            ca = pem
+    if certificate is None or ca is None or key is None:
+        return None
+    return BroughtTls(certificate, key, ca)
 
 
 def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:

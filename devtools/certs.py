@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["TestCa"]
+__all__ = ["TestCa", "mock_cert_request", "mock_locally_signed_cert", "mock_self_signed_cert"]
 
 
 def _name(common_name: str) -> x509.Name:
@@ -85,3 +85,87 @@ class TestCa:
             .sign(self.key, hashes.SHA256())
         )
         return certificate.public_bytes(serialization.Encoding.PEM).decode(), _key_pem(key)
+
+
+# --- what pulumi-tls computes, for the mocks: real X.509 from the resources' inputs -----------
+
+_KEY_USAGES = {"digital_signature", "content_commitment", "key_encipherment",
+               "data_encipherment", "key_agreement", "cert_signing", "crl_signing"}
+_EXTENDED_USAGES = {"server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
+                    "client_auth": ExtendedKeyUsageOID.CLIENT_AUTH}
+
+
+def _subject(subject: dict) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, subject["commonName"])]
+    if subject.get("organization"):
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject["organization"]))
+    return x509.Name(attributes)
+
+
+def _with_uses(builder: x509.CertificateBuilder, uses: list[str],
+               is_ca: bool) -> x509.CertificateBuilder:
+    flags = {use: use in uses for use in _KEY_USAGES}
+    builder = builder.add_extension(x509.KeyUsage(
+        digital_signature=flags["digital_signature"],
+        content_commitment=flags["content_commitment"],
+        key_encipherment=flags["key_encipherment"],
+        data_encipherment=flags["data_encipherment"], key_agreement=flags["key_agreement"],
+        key_cert_sign=flags["cert_signing"], crl_sign=flags["crl_signing"],
+        encipher_only=False, decipher_only=False), critical=True)
+    extended = [_EXTENDED_USAGES[u] for u in uses if u in _EXTENDED_USAGES]
+    if extended:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(extended), critical=False)
+    return builder.add_extension(x509.BasicConstraints(ca=is_ca, path_length=None),
+                                 critical=True)
+
+
+def _pem_of(certificate: x509.Certificate) -> str:
+    return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def mock_self_signed_cert(inputs: dict) -> dict:
+    """tls.SelfSignedCert's certPem."""
+    key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder()
+               .subject_name(_subject(inputs["subject"]))
+               .issuer_name(_subject(inputs["subject"]))
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now)
+               .not_valid_after(now + datetime.timedelta(hours=inputs["validityPeriodHours"])))
+    builder = _with_uses(builder, inputs.get("allowedUses") or [],
+                         bool(inputs.get("isCaCertificate")))
+    return {"certPem": _pem_of(builder.sign(key, hashes.SHA256()))}
+
+
+def mock_cert_request(inputs: dict) -> dict:
+    """tls.CertRequest's certRequestPem."""
+    key = serialization.load_pem_private_key(inputs["privateKeyPem"].encode(), None)
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in inputs.get("dnsNames") or []]
+    names += [x509.IPAddress(ipaddress.ip_address(a)) for a in inputs.get("ipAddresses") or []]
+    request = (x509.CertificateSigningRequestBuilder()
+               .subject_name(_subject(inputs["subject"]))
+               .add_extension(x509.SubjectAlternativeName(names), critical=False)
+               .sign(key, hashes.SHA256()))
+    return {"certRequestPem": request.public_bytes(serialization.Encoding.PEM).decode()}
+
+
+def mock_locally_signed_cert(inputs: dict) -> dict:
+    """tls.LocallySignedCert's certPem: the request's subject and names, signed by the CA."""
+    request = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
+    ca_key = serialization.load_pem_private_key(inputs["caPrivateKeyPem"].encode(), None)
+    ca = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder()
+               .subject_name(request.subject)
+               .issuer_name(ca.subject)
+               .public_key(request.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now)
+               .not_valid_after(now + datetime.timedelta(hours=inputs["validityPeriodHours"]))
+               .add_extension(request.extensions.get_extension_for_class(
+                   x509.SubjectAlternativeName).value, critical=False))
+    builder = _with_uses(builder, inputs.get("allowedUses") or [],
+                         bool(inputs.get("isCaCertificate")))
+    return {"certPem": _pem_of(builder.sign(ca_key, hashes.SHA256()))}

@@ -132,7 +132,8 @@ def credential_properties(args: ResourceValidationArgs) -> list[str]:
     props = args.props
     if args.resource_type == CONTAINER:
         found = []
-        if any(CREDENTIAL_ENV.search(n) for n in _env_names(props)):
+        # NAME_FILE=<path> names where the image reads the credential from, not the credential.
+        if any(CREDENTIAL_ENV.search(n) and not n.endswith("_FILE") for n in _env_names(props)):
             found.append("envs")
         if any(CREDENTIAL_CONTENT.search(content) for _, content in _upload_contents(props)):
             found.append("uploads")

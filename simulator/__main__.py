@@ -1,20 +1,24 @@
 """Command line: simulated devices publishing vitals to the stack's MQTT broker.
 
     python -m simulator --devices 10 --rate 20 --duration 60 --stack dev
-    python -m simulator --host localhost --port 1883 --username device --password ... --count 100
+    python -m simulator --url ssl://localhost:8883 --cafile ca.pem --username device \
+        --password ... --count 100
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import itertools
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 
+from components.mqtt_urls import BROKER_SCHEMES, parse_mqtt_url
 from simulator.publisher import Broker, ConnectError, Publisher, PublishStats
 from simulator.vitals import make_devices
 
@@ -31,8 +35,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        "`pulumi stack output --show-secrets` of this stack")
     where.add_argument("--outputs", metavar="FILE",
                        help="read them from a file holding that command's JSON instead")
-    where.add_argument("--host", help="broker host (default: from the stack, else localhost)")
-    where.add_argument("--port", type=int, help="broker port (default: from the stack, else 1883)")
+    where.add_argument("--url", help="broker URL: tcp:// or mqtt:// (plain), ssl:// or mqtts:// "
+                       "(TLS), ws:// or wss:// (websockets); default: the stack's mqttUrl, "
+                       "else tcp://localhost:1883")
+    where.add_argument("--cafile", help="TLS: the CA bundle the broker's certificate chains to "
+                       "(default: the stack's mqttCaCertificate, else the system's CAs)")
+    where.add_argument("--host", help="broker host, replacing the URL's")
+    where.add_argument("--port", type=int, help="broker port, replacing the URL's")
     where.add_argument("--username", help="device user")
     where.add_argument("--password", help="device password (or env MQTT_PASSWORD)")
     where.add_argument("--topic", default=TOPIC, help=f"default: {TOPIC}")
@@ -82,19 +91,31 @@ def stack_outputs(args: argparse.Namespace) -> dict:
 
 def broker_from(args: argparse.Namespace) -> Broker:
     outputs = stack_outputs(args)
-    host, port = "localhost", 1883
-    url = outputs.get("mqttUrl", "")
-    if url:
-        address = url.split("://", 1)[-1]
-        host, _, port_text = address.rpartition(":")
-        port = int(port_text)
+    try:
+        url = parse_mqtt_url(args.url or outputs.get("mqttUrl") or "tcp://localhost:1883",
+                             BROKER_SCHEMES)
+    except ValueError as error:
+        raise SystemExit(f"error: --url: {error}") from None
+    ca_file = args.cafile
+    if url.tls and not ca_file and outputs.get("mqttCaCertificate"):
+        # The stack's own broker: trust its CA, from the stack outputs.
+        with tempfile.NamedTemporaryFile("w", suffix="-ca.pem", delete=False) as f:
+            f.write(outputs["mqttCaCertificate"])
+        atexit.register(os.unlink, f.name)
+        ca_file = f.name
+    if args.cafile and not url.tls:
+        raise SystemExit(f"error: --cafile is for TLS; {url} is plain (use ssl://, mqtts:// "
+                         "or wss://)")
     return Broker(
-        host=args.host or host,
-        port=args.port or port,
+        host=args.host or url.host,
+        port=args.port or url.port,
         username=args.username or outputs.get("mqttDeviceUsername"),
         password=args.password or os.environ.get("MQTT_PASSWORD")
         or outputs.get("mqttDevicePassword"),
         client_id=f"simulator-{os.getpid()}",
+        tls=url.tls,
+        ca_file=ca_file,
+        websocket=url.websocket,
     )
 
 
@@ -120,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     started = time.strftime("%H:%M:%S")
-    print(f"{started} publishing to {broker.host}:{broker.port} {args.topic} as "
+    print(f"{started} publishing to {broker.url} {args.topic} as "
           f"{broker.username or 'anonymous'} with QoS {args.qos}", file=sys.stderr)
     try:
         stats = publisher.run(args.topic, messages(args), args.rate, show_progress)

@@ -4,6 +4,7 @@ acknowledgements, and turn connection failures into one clear error."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,17 @@ class Broker:
     username: str | None = None
     password: str | None = None
     client_id: str = ""
+    tls: bool = False
+    ca_file: str | None = None
+    """TLS: the CA bundle the broker's certificate must chain to; None trusts the system's
+    CAs. The broker's name is always checked."""
+    websocket: bool = False
+
+    @property
+    def url(self) -> str:
+        scheme = {(False, False): "tcp", (True, False): "ssl", (False, True): "ws",
+                  (True, True): "wss"}[(self.tls, self.websocket)]
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 @dataclass
@@ -52,7 +64,12 @@ class Publisher:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=broker.client_id,
             protocol=mqtt.MQTTv311,
+            transport="websockets" if broker.websocket else "tcp",
         )
+        if broker.tls:
+            context = ssl.create_default_context(cafile=broker.ca_file)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            self.client.tls_set_context(context)
         if broker.username:
             self.client.username_pw_set(broker.username, broker.password)
         # Many messages may wait for their PUBACK at once; none is dropped on our side.
@@ -76,9 +93,12 @@ class Publisher:
                 self.stats.acknowledged += 1
 
     def connect(self) -> None:
-        where = f"{self.broker.host}:{self.broker.port}"
+        where = self.broker.url
         try:
             self.client.connect(self.broker.host, self.broker.port, keepalive=30)
+        except ssl.SSLError as error:
+            raise ConnectError(f"TLS with the MQTT broker at {where} failed: "
+                               f"{error.reason or error} (is --cafile the broker's CA?)") from None
         except OSError as error:
             raise ConnectError(f"cannot reach the MQTT broker at {where}: "
                                f"{error.strerror or error}") from None

@@ -21,7 +21,7 @@ import bcrypt
 import pulumi
 import yaml
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import SETTINGS
@@ -32,7 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from devtools.certs import TestCa  # noqa: E402 - the project root must be importable first
+from devtools.certs import (  # noqa: E402 - the project root must be importable first
+    TestCa,
+    mock_cert_request,
+    mock_locally_signed_cert,
+    mock_self_signed_cert,
+)
 
 PROJECT = "health-pipeline"
 SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
@@ -272,6 +277,20 @@ def _generated(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     if typ == "random:index/randomBytes:RandomBytes":
         raw = secrets.token_bytes(int(inputs["length"]))
         return {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+    if typ == "tls:index/selfSignedCert:SelfSignedCert":
+        return mock_self_signed_cert(unwrap(inputs))
+    if typ == "tls:index/certRequest:CertRequest":
+        return mock_cert_request(unwrap(inputs))
+    if typ == "tls:index/locallySignedCert:LocallySignedCert":
+        return mock_locally_signed_cert(unwrap(inputs))
+    if typ == "tls:index/privateKey:PrivateKey" and inputs.get("algorithm") == "ECDSA":
+        assert inputs.get("ecdsaCurve") == "P256", inputs
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        return {"privateKeyPem": _pem(ec_key, serialization.PrivateFormat.TraditionalOpenSSL),
+                "privateKeyPemPkcs8": _pem(ec_key, serialization.PrivateFormat.PKCS8),
+                "publicKeyPem": ec_key.public_key().public_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PublicFormat.SubjectPublicKeyInfo).decode()}
     if typ == "tls:index/privateKey:PrivateKey":
         key = _rsa_key(int(inputs["rsaBits"]), name)
         public = key.public_key()

@@ -34,7 +34,9 @@ def test_connectors_are_managed_through_the_stack_connect_url(run: ProgramRun) -
 def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> None:
     source = _connector(run, "mqtt-source")
     config = source.get("config")
-    hosts = {"dev": "tcp://mosquitto:1883", "prod": "tcp://mqtt.health.internal:1883"}
+    # dev's plain listener on the stack network; prod has only TLS (the workers' JVM trusts
+    # the broker's CA: Stream Reactor takes no CA alone).
+    hosts = {"dev": "tcp://mosquitto:1883", "prod": "ssl://mqtt.health.internal:8883"}
     assert source.get("name") == config["name"] == "health_mqtt_source"
     assert config["connector.class"] == (
         "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
@@ -87,13 +89,17 @@ def test_camel_mqtt_source_copies_health_device_data_into_device_data(prod) -> N
 
 
 def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) -> None:
+    """It takes the broker's CA, so it connects over TLS in every stack, checking the broker's
+    name: the alias on dev's stack network, the Docker host's name in prod."""
     own, config = _source_with(run.stack, "health-pipeline")
     reference = _connector(run, "mqtt-source").get("config")
+    hosts = {"dev": "ssl://mosquitto:8883", "prod": "ssl://mqtt.health.internal:8883"}
     assert config == {
         "name": "health_mqtt_source",
         "tasks.max": "1",
         "connector.class": "io.healthpipeline.connect.mqtt.MqttSourceConnector",
-        "mqtt.server.uri": reference["connect.mqtt.hosts"],
+        "mqtt.server.uri": hosts[run.stack],
+        "mqtt.ssl.ca.pem": own.outputs["mqttCaCertificate"][0],
         "mqtt.topic": "health/device_data",
         "mqtt.qos": "1",
         "mqtt.client.id": reference["connect.mqtt.client.id"],

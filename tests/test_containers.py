@@ -27,7 +27,8 @@ from tests.harness import (
 
 DEV_CONTAINERS = {
     # role: (alias, {internal: external}, {mount path})
-    "mosquitto": ("mosquitto", {1883: 1883, 9001: 9001}, {"/mosquitto/data", "/mosquitto/log"}),
+    "mosquitto": ("mosquitto", {8883: 8883, 9443: 9443, 1883: 1883, 9001: 9001},
+                  {"/mosquitto/data", "/mosquitto/log"}),
     "kafka": ("kafka", {9092: 9092, 8081: 8081, 8083: 8083}, {"/data"}),
     "postgres": ("postgres", {5432: 5432}, {"/var/lib/postgresql/data"}),
     "lenses-hq": ("lenses-hq", {9991: 9991}, set()),
@@ -74,8 +75,19 @@ def test_container_restarts_and_waits_until_healthy(dev: ProgramRun, role: str) 
 
 def test_prod_publishes_on_all_interfaces_with_longer_wait(prod: ProgramRun) -> None:
     c = prod.container("mosquitto")
-    assert {p["ip"] for p in c.get("ports")} == {"0.0.0.0"}  # noqa: S104 - prod's choice
+    ports = {p["internal"]: p["ip"] for p in c.get("ports")}
+    assert ports == {8883: "0.0.0.0", 9443: "0.0.0.0"}, "TLS only"  # noqa: S104
     assert c.get("waitTimeout") == 600
+
+
+def test_dev_publishes_the_plain_mqtt_listeners_on_loopback_only(dev: ProgramRun) -> None:
+    ports = {p["internal"]: p["ip"] for p in dev.container("mosquitto").get("ports")}
+    assert ports == {8883: "127.0.0.1", 9443: "127.0.0.1", 1883: "127.0.0.1",
+                     9001: "127.0.0.1"}
+    exposed = run_program("dev", {f"{PROJECT}:publishIp": "0.0.0.0"})  # noqa: S104
+    ports = {p["internal"]: p["ip"] for p in exposed.container("mosquitto").get("ports")}
+    assert ports == {8883: "0.0.0.0", 9443: "0.0.0.0", 1883: "127.0.0.1",  # noqa: S104
+                     9001: "127.0.0.1"}
 
 
 def test_kafka_listeners_reach_containers_and_the_host(dev: ProgramRun) -> None:
@@ -147,11 +159,17 @@ def test_missing_connector_jar_names_the_fix(tmp_path) -> None:
 
 
 def test_postgres_superuser_password_is_generated_and_secret(dev: ProgramRun) -> None:
+    """In a 0600 file the image's entrypoint reads (POSTGRES_PASSWORD_FILE), not in the
+    environment `docker inspect` shows."""
     c = dev.container("postgres")
-    assert contains_secret(c.inputs["envs"])
+    assert not contains_secret(c.inputs["envs"])
     env = _env(dev, "postgres")
-    assert env["POSTGRES_USER"] == "postgres"
-    assert env["POSTGRES_PASSWORD"] == dev.outputs["postgresAdminPassword"][0]
+    assert env == {"POSTGRES_USER": "postgres", "POSTGRES_DB": "postgres",
+                   "POSTGRES_PASSWORD_FILE": "/etc/health-pipeline/postgres-password"}
+    upload = dev.upload("postgres", "/etc/health-pipeline/postgres-password")
+    assert unwrap(upload["content"]) == dev.outputs["postgresAdminPassword"][0]
+    assert upload["permissions"] == "0600"
+    assert contains_secret(upload["content"]) or contains_secret(c.inputs["uploads"])
     assert c.get("healthcheck")["tests"][:2] == ["CMD", "pg_isready"]
     assert "127.0.0.1" in c.get("healthcheck")["tests"], "the socket is up during initdb"
 
@@ -163,10 +181,15 @@ def test_metabase_uses_its_own_database_and_role(dev: ProgramRun) -> None:
     role = dev.one("postgresql:index/role:Role", "databases-metabaseappdb-role")
     assert env["MB_DB_CONNECTION_URI"] == "postgres://postgres:5432/metabaseappdb?sslmode=disable"
     assert env["MB_DB_USER"] == role.get("name")
-    assert env["MB_DB_PASS"] == role.get("password")
-    assert not {"MB_DB_HOST", "MB_DB_PORT", "MB_DB_DBNAME", "MB_DB_TYPE"} & set(env)
+    # The password in a 0600 file the image's run_metabase.sh reads as root (MB_DB_PASS_FILE).
+    assert env["MB_DB_PASS_FILE"] == "/etc/health-pipeline/metabase-db-password"
+    password = dev.upload("metabase", "/etc/health-pipeline/metabase-db-password")
+    assert (unwrap(password["content"]), password["permissions"]) == (role.get("password"),
+                                                                      "0600")
+    assert not {"MB_DB_PASS", "MB_DB_HOST", "MB_DB_PORT", "MB_DB_DBNAME", "MB_DB_TYPE"} & set(env)
     assert "/api/health" in " ".join(dev.container("metabase").get("healthcheck")["tests"])
-    assert not dev.container("metabase").get("uploads")
+    assert [unwrap(u["file"]) for u in unwrap(dev.container("metabase").get("uploads"))] == [
+        "/etc/health-pipeline/metabase-db-password"]
 
 
 def test_prod_metabase_verifies_the_managed_postgres_with_its_ca(prod: ProgramRun) -> None:

@@ -253,14 +253,9 @@ LENSES_CHANNEL_TAGS = sorted(
 def test_prod_has_no_mandatory_violation_and_only_the_known_advisories(prod) -> None:
     found = _findings(prod)
     assert {name: f for name, f in found.items() if f and name in MANDATORY} == {}
-    assert sorted(found["prod-mqtt-tls"]) == sorted([
-        "connector health_mqtt_source: connect.mqtt.hosts is tcp://mqtt.health.internal:1883; "
-        "production MQTT should use ssl://.",
-        "container health-pipeline-prod-mosquitto: mosquitto.conf has no TLS listener "
-        "(certfile); production devices should connect over TLS.",
-    ])
+    assert found["prod-mqtt-tls"] == [], "the broker and the connector use TLS"
     assert sorted(found["image-tag-is-a-release"]) == LENSES_CHANNEL_TAGS
-    assert {name for name, f in found.items() if f} == {"prod-mqtt-tls", "image-tag-is-a-release"}
+    assert {name for name, f in found.items() if f} == {"image-tag-is-a-release"}
 
 
 def test_dev_has_findings_only_where_a_rule_is_advisory(dev) -> None:
@@ -306,10 +301,11 @@ def test_what_the_credentials_rule_inspects_the_program_passes_as_secrets(runs, 
         for prop in credential_properties(_declared_args(resource, stack)):
             checked.append((resource.name, prop))
             assert contains_secret(resource.inputs[prop]), (resource.name, prop)
-    # Mosquitto's password file, Lenses HQ's config and the agent's, Metabase's MB_DB_PASS,
-    # both connectors' configs, the processors' HQ password, the Postgres provider's.
+    # Mosquitto's password file, Lenses HQ's config and the agent's, both connectors'
+    # configs, the processors' HQ password, the Postgres provider's. (No container env holds
+    # a credential: tests/test_inspection.py.)
     assert {("mqtt-mosquitto", "uploads"), ("lenses-lenses-hq", "uploads"),
-            ("lenses-lenses-agent", "uploads"), ("metabase-metabase", "envs"),
+            ("lenses-lenses-agent", "uploads"),
             ("connectors-mqtt-source", "config"), ("connectors-snowflake-sink", "config"),
             ("processors-heart_rate", "password"), ("postgres-provider", "password"),
             ("snowflake-provider", "privateKey")} <= set(checked)

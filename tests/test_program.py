@@ -35,7 +35,15 @@ def _service(component: str, role: str, volumes: tuple[str, ...] = ()) -> set[tu
     }
 
 
+MQTT_TLS = {
+    ("tls:index/privateKey:PrivateKey", "mqtt-tls-ca-key"),
+    ("tls:index/selfSignedCert:SelfSignedCert", "mqtt-tls-ca"),
+    ("tls:index/privateKey:PrivateKey", "mqtt-tls-key"),
+    ("tls:index/certRequest:CertRequest", "mqtt-tls-request"),
+    ("tls:index/locallySignedCert:LocallySignedCert", "mqtt-tls-certificate"),
+}
 MQTT = {
+    *MQTT_TLS,
     ("healthpipe:mqtt:MqttBroker", "mqtt"),
     *_service("mqtt", "mosquitto", ("mosquitto-data", "mosquitto-log")),
     *((PASSWORD, f"mqtt-{u}-password") for u in ("device", "connector", "health")),
@@ -255,7 +263,8 @@ def test_prod_protects_stateful_resources_and_dev_does_not(runs) -> None:
 
 def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: ProgramRun) -> None:
     assert set(run.outputs) == {
-        "mqttUrl", "mqttWebsocketUrl", "mqttDeviceUsername", "mqttDevicePassword",
+        "mqttUrl", "mqttWebsocketUrl", "mqttCaCertificate", "mqttDeviceUsername",
+        "mqttDevicePassword",
         "mqttConnectorUsername", "mqttConnectorPassword", "kafkaBootstrapServers",
         "schemaRegistryUrl", "connectUrl", "postgresHost", "postgresPort",
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
@@ -273,8 +282,9 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
 
 def test_dev_outputs_point_at_the_published_local_ports(dev: ProgramRun) -> None:
     values = {k: v for k, (v, _) in dev.outputs.items()}
-    assert values["mqttUrl"] == "tcp://localhost:1883"
-    assert values["mqttWebsocketUrl"] == "ws://localhost:9001"
+    assert values["mqttUrl"] == "ssl://localhost:8883"
+    assert values["mqttWebsocketUrl"] == "wss://localhost:9443"
+    assert values["mqttCaCertificate"].startswith("-----BEGIN CERTIFICATE-----")
     assert values["kafkaBootstrapServers"] == ["localhost:9092"]
     assert values["schemaRegistryUrl"] == "http://localhost:8081"
     assert values["connectUrl"] == "http://localhost:8083"

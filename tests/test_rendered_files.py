@@ -117,7 +117,9 @@ def test_rendered_files_are_byte_identical_across_runs(dev_twice) -> None:
                 again = _content(second, role, upload["file"])
                 assert upload["content"].encode() == again.encode(), upload["file"]
                 files += 1
-    assert files == 6
+    # Mosquitto's conf, ACL, password file, certificate, key, CA and healthcheck login;
+    # Postgres's and Metabase's password files; HQ's config; the agent's conf and provisioning.
+    assert files == 12
 
 
 def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:

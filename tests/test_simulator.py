@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from devtools.health_data import conformance_problems
-from simulator.__main__ import parse_args
+from simulator.__main__ import broker_from, parse_args
 from simulator.vitals import ANOMALIES, NORMAL_RANGES, make_devices
 from tests.harness import ROOT
 
@@ -110,3 +112,40 @@ def test_help_describes_the_options() -> None:
     for option in ("--stack", "--outputs", "--rate", "--count", "--duration", "--qos",
                    "--seed", "--anomaly-rate", "--jitter"):
         assert option in done.stdout
+
+
+@pytest.mark.parametrize(("argv", "url", "tls", "websocket"), [
+    (["--url", "tcp://broker:1883"], "tcp://broker:1883", False, False),
+    (["--url", "mqtt://broker"], "tcp://broker:1883", False, False),
+    (["--url", "ssl://broker:8883", "--cafile", "ca.pem"], "ssl://broker:8883", True, False),
+    (["--url", "mqtts://broker", "--cafile", "ca.pem"], "ssl://broker:8883", True, False),
+    (["--url", "wss://broker:9443", "--cafile", "ca.pem"], "wss://broker:9443", True, True),
+    (["--url", "ssl://broker:8883", "--port", "18883"], "ssl://broker:18883", True, False),
+])
+def test_the_url_scheme_decides_tls_and_websockets_as_everywhere_else(
+    argv, url, tls, websocket
+) -> None:
+    broker = broker_from(parse_args(argv))
+    assert (broker.url, broker.tls, broker.websocket) == (url, tls, websocket)
+    assert broker.ca_file == ("ca.pem" if "--cafile" in argv else None)
+
+
+def test_the_stacks_ca_is_trusted_for_its_tls_url(tmp_path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"mqttUrl": "ssl://localhost:8883",
+                                   "mqttCaCertificate": "-----BEGIN CERTIFICATE-----\n",
+                                   "mqttDeviceUsername": "device",
+                                   "mqttDevicePassword": "secret-pw"}))
+    broker = broker_from(parse_args(["--outputs", str(outputs)]))
+    assert (broker.url, broker.username, broker.password) == ("ssl://localhost:8883", "device",
+                                                              "secret-pw")
+    assert Path(broker.ca_file).read_text() == "-----BEGIN CERTIFICATE-----\n"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--url", "http://broker"], "is not a broker URL: use tcp://, mqtt://, ssl://, mqtts://"),
+    (["--url", "tcp://broker:1883", "--cafile", "ca.pem"], "--cafile is for TLS"),
+])
+def test_a_bad_url_or_cafile_is_one_clear_error(argv, message) -> None:
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        broker_from(parse_args(argv))

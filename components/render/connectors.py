@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from components.mqtt_urls import MQTT_SCHEMES, paho_url, parse_mqtt_url
 from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPIC, DerivedStream
 
@@ -49,18 +50,27 @@ def mqtt_source_config(
     username: V,
     password: V,
     client_id: str,
+    ca_pem: V = "",
 ) -> dict[str, str | V]:
     """The MQTT source that copies `health/device_data` into device_data, for the chosen
-    implementation; each subscribes as the connector user with QoS 1."""
+    implementation; each subscribes as the connector user with QoS 1. Over TLS, this project's
+    connector trusts `ca_pem` (the broker's CA) and checks the broker's name; Stream Reactor's
+    and Camel's take no CA of their own here (Stream Reactor's needs a CA, a client certificate
+    and a key as files together; Camel's kamelet has no TLS keys), so they trust what the
+    Connect worker's JVM trusts (javax.net.ssl.trustStore)."""
     render = {
         MqttSource.STREAM_REACTOR: _stream_reactor_source,
         MqttSource.CAMEL: _camel_source,
         MqttSource.HEALTH_PIPELINE: _health_pipeline_source,
     }[kind]
+    tls = {"mqtt.ssl.ca.pem": ca_pem} if (
+        kind is MqttSource.HEALTH_PIPELINE and parse_mqtt_url(mqtt_url, MQTT_SCHEMES).tls
+        and ca_pem) else {}
     return {
         "name": name,
         "tasks.max": "1",
-        **render(mqtt_url, username, password, client_id),
+        **render(paho_url(mqtt_url), username, password, client_id),
+        **tls,
         "key.converter": STRING_CONVERTER,
         "errors.log.enable": "true",
         "errors.log.include.messages": "false",

@@ -13,6 +13,7 @@ __all__ = [
     "MosquittoLayout",
     "MqttUser",
     "render_acl",
+    "render_client_options",
     "render_conf",
     "render_password_file",
     "render_password_line",
@@ -27,14 +28,31 @@ UPTIME_TOPIC = "$SYS/broker/uptime"
 
 @dataclass(frozen=True)
 class MosquittoLayout:
-    """Paths and ports as the broker sees them; the container and local test brokers differ."""
+    """Paths and ports as the broker sees them; the container and local test brokers differ.
+    A port of None has no listener."""
 
     config_dir: str = "/mosquitto/config"
     data_dir: str = "/mosquitto/data"
     log_dir: str = "/mosquitto/log"
-    port: int = 1883
+    certs_dir: str = "/mosquitto/certs"
+    port: int | None = 1883
     websocket_port: int | None = 9001
+    tls_port: int | None = None
+    secure_websocket_port: int | None = None
     bind_address: str | None = None
+
+    @property
+    def certificate_file(self) -> str:
+        return f"{self.certs_dir}/server.crt"
+
+    @property
+    def key_file(self) -> str:
+        return f"{self.certs_dir}/server.key"
+
+    @property
+    def ca_file(self) -> str:
+        """What the container's healthcheck trusts."""
+        return f"{self.certs_dir}/ca.crt"
 
     @property
     def password_file(self) -> str:
@@ -103,9 +121,23 @@ def render_conf(layout: MosquittoLayout) -> str:
         "connection_messages true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
         "",
-        f"listener {layout.port}{bind}",
-        "protocol mqtt",
     ]
-    if layout.websocket_port is not None:
-        lines += ["", f"listener {layout.websocket_port}{bind}", "protocol websockets"]
+    tls = [f"certfile {layout.certificate_file}", f"keyfile {layout.key_file}"]
+    listeners = (
+        (layout.port, "mqtt", []),
+        (layout.websocket_port, "websockets", []),
+        # The minimum TLS version: websockets listeners take only certfile, keyfile, cafile and
+        # ciphers (mosquitto.conf(5), protocol), so it applies to the MQTT one.
+        (layout.tls_port, "mqtt", [*tls, "tls_version tlsv1.2"]),
+        (layout.secure_websocket_port, "websockets", tls),
+    )
+    for port, protocol, options in listeners:
+        if port is not None:
+            lines += ["", f"listener {port}{bind}", f"protocol {protocol}", *options]
     return "\n".join(lines) + "\n"
+
+
+def render_client_options(username: str, password: str) -> str:
+    """mosquitto_sub's config file ($XDG_CONFIG_HOME/mosquitto_sub, one option per line,
+    mosquitto_sub(1)): the healthcheck's login stays out of its command line."""
+    return f"-u {username}\n-P {password}\n"

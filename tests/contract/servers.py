@@ -36,11 +36,14 @@ def binary(name: str, *extra_dirs: str) -> str:
     return found
 
 
-def simulate(port: int, username: str, password: str, *args: str) -> str:
-    """What `python -m simulator` prints after publishing to 127.0.0.1:`port` as `username`
-    (`args` are its other options); a failed run fails the calling test."""
+def simulate(broker: int | Mosquitto, username: str, password: str, *args: str) -> str:
+    """What `python -m simulator` prints after publishing as `username` to a broker: a plain
+    port on 127.0.0.1, or a Mosquitto test server over TLS trusting its CA (`args` are the
+    simulator's other options); a failed run fails the calling test."""
+    where = (["--url", f"tcp://127.0.0.1:{broker}"] if isinstance(broker, int)
+             else ["--url", broker.tls_url, "--cafile", broker.ca_file])
     done = subprocess.run(
-        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "simulator", *where,
          "--username", username, "--password", password, *args],
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
@@ -65,7 +68,13 @@ class Mosquitto:
     root: Path
     password_file: str
     acl: str
+    tls: tuple[str, str, str] | None = None
+    """(certificate, key, CA) PEMs: TLS listeners for MQTT and websockets, as the program's
+    broker has."""
+    plaintext: bool = True
     port: int = field(default_factory=free_port)
+    tls_port: int = field(default_factory=free_port)
+    secure_websocket_port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
     @property
@@ -74,10 +83,21 @@ class Mosquitto:
             config_dir=str(self.root / "config"),
             data_dir=str(self.root / "data"),
             log_dir=str(self.root / "log"),
-            port=self.port,
+            certs_dir=str(self.root / "certs"),
+            port=self.port if self.plaintext else None,
             websocket_port=None,
+            tls_port=self.tls_port if self.tls else None,
+            secure_websocket_port=self.secure_websocket_port if self.tls else None,
             bind_address="127.0.0.1",
         )
+
+    @property
+    def tls_url(self) -> str:
+        return f"ssl://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca_file(self) -> str:
+        return self.layout.ca_file
 
     @property
     def log(self) -> str:
@@ -85,22 +105,30 @@ class Mosquitto:
         return "".join(p.read_text(errors="replace") for p in parts if p.exists())
 
     @classmethod
-    def rendered_for(cls, run, root: Path) -> Mosquitto:
-        """A broker with the password file and ACL `run` (a ProgramRun) uploads into its
-        Mosquitto container."""
-        def upload(name: str) -> str:
-            return unwrap(run.upload("mosquitto", f"/mosquitto/config/{name}")["content"])
-        return cls(root, password_file=upload("passwd"), acl=upload("acl"))
+    def rendered_for(cls, run, root: Path, plaintext: bool = True) -> Mosquitto:
+        """A broker with the password file, ACL and certificate chain `run` (a ProgramRun)
+        uploads into its Mosquitto container."""
+        def upload(path: str) -> str:
+            return unwrap(run.upload("mosquitto", f"/mosquitto/{path}")["content"])
+        tls = (upload("certs/server.crt"), upload("certs/server.key"), upload("certs/ca.crt"))
+        return cls(root, password_file=upload("config/passwd"), acl=upload("config/acl"),
+                   tls=tls, plaintext=plaintext)
 
     def start(self) -> Mosquitto:
         executable = binary("mosquitto")
         layout = self.layout
-        for folder in (layout.config_dir, layout.data_dir, layout.log_dir):
+        for folder in (layout.config_dir, layout.data_dir, layout.log_dir, layout.certs_dir):
             Path(folder).mkdir(parents=True, exist_ok=True)
         Path(layout.conf_file).write_text(render_conf(layout))
         Path(layout.password_file).write_text(self.password_file)
         Path(layout.acl_file).write_text(self.acl)
-        for secret in (layout.password_file, layout.acl_file):
+        secrets = [layout.password_file, layout.acl_file]
+        if self.tls:
+            for path, content in zip((layout.certificate_file, layout.key_file, layout.ca_file),
+                                     self.tls, strict=True):
+                Path(path).write_text(content)
+            secrets.append(layout.key_file)
+        for secret in secrets:
             Path(secret).chmod(0o600)
         if os.geteuid() == 0:
             # Started as root, Mosquitto drops to its own user, as in the image, whose
@@ -111,17 +139,19 @@ class Mosquitto:
             self.process = subprocess.Popen([executable, "-c", layout.conf_file],
                                             stdout=errors, stderr=errors)
         try:
-            wait_for_port(self.port)
+            for port in (layout.port, layout.tls_port, layout.secure_websocket_port):
+                if port is not None:
+                    wait_for_port(port)
         except TimeoutError as error:
             raise TimeoutError(f"{error}; mosquitto said: {self.log[-2000:]}") from None
         return self
 
     @classmethod
     @contextmanager
-    def temporary(cls, run, purpose: str) -> Iterator[Mosquitto]:
+    def temporary(cls, run, purpose: str, plaintext: bool = True) -> Iterator[Mosquitto]:
         """A started broker with `run`'s files in a throwaway directory, removed afterwards."""
         root = Path(tempfile.mkdtemp(prefix=f"health-pipeline-{purpose}-mosquitto-"))
-        server = cls.rendered_for(run, root).start()
+        server = cls.rendered_for(run, root, plaintext).start()
         try:
             yield server
         finally:

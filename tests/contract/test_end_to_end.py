@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import time
 import uuid
 
@@ -18,6 +19,7 @@ import pytest
 
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
+from devtools.certs import TestCa
 from devtools.health_data import conformance_problems
 from tests.contract.servers import Mosquitto, simulate
 from tests.contract.test_mosquitto import Client
@@ -51,8 +53,10 @@ def _create_topic(kafka_server, run: ProgramRun, name: str) -> None:
 
 
 def _source_props(run: ProgramRun, connect_server, mqtt_server, **changes: str) -> dict:
-    config = {**run.one(*SOURCE).get("config"),
-              "mqtt.server.uri": f"tcp://127.0.0.1:{mqtt_server.port}", **changes}
+    # Over TLS, as the program renders it: the broker's CA in the config, its name checked
+    # (the program's certificate names 127.0.0.1).
+    config = {**run.one(*SOURCE).get("config"), "mqtt.server.uri": mqtt_server.tls_url,
+              **changes}
     return {"connect_url": connect_server.url, "name": config["name"], "config": config,
             "timeout_seconds": 30}
 
@@ -91,7 +95,7 @@ def test_every_qos1_message_reaches_device_data_keyed_by_device(
     assert watcher.connect()
     watcher.subscribe(MQTT_TOPIC)
     device = _credentials(own, "Device")
-    summary = simulate(mqtt_server.port, *device, "--count", "1000", "--rate", "0",
+    summary = simulate(mqtt_server, *device, "--count", "1000", "--rate", "0",
                         "--devices", "9", "--seed", "11")
     assert summary.startswith("sent 1000, acknowledged 1000, failed 0,"), summary
 
@@ -126,7 +130,7 @@ def test_messages_sent_while_the_connector_is_stopped_arrive_when_it_resumes(
     while connect_server.get(f"/connectors/{name}/status")[1]["connector"]["state"] != "STOPPED":
         assert time.monotonic() < deadline, "the connector did not stop"
         time.sleep(0.2)
-    summary = simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "50",
+    summary = simulate(mqtt_server, *_credentials(own, "Device"), "--count", "50",
                         "--rate", "0", "--seed", "3")
     assert summary.startswith("sent 50, acknowledged 50, failed 0,"), summary
     assert kafka_server.record_count(topic) == 0, "it was not stopped"
@@ -144,7 +148,7 @@ def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
     props = source(**{"mqtt.password": wrong, "mqtt.client.id": "e2e-wrong-password",
                       "kafka.topic": "device_data_unused"})
     trace = connect_server.task_in_state(props["name"], "FAILED")["tasks"][0]["trace"]
-    assert f"tcp://127.0.0.1:{mqtt_server.port}" in trace
+    assert mqtt_server.tls_url in trace
     assert "Not authorized" in trace
     assert wrong not in trace
 
@@ -163,9 +167,22 @@ def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
     while f"e2e-{topic}" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
         assert time.monotonic() < deadline, "the connector did not reconnect"
         time.sleep(0.2)
-    summary = simulate(mqtt_server.port, *_credentials(own, "Device"), "--count", "200",
+    summary = simulate(mqtt_server, *_credentials(own, "Device"), "--count", "200",
                         "--rate", "0", "--seed", "5")
     assert summary.startswith("sent 200, acknowledged 200, failed 0,"), summary
     records = _records(kafka_server, topic, 200, timeout=60)
     assert len(records) == 200
     assert connect_server.task_in_state(props["name"], "RUNNING")["connector"]["state"] == "RUNNING"
+
+
+def test_the_source_refuses_a_broker_its_ca_did_not_sign(
+    own, connect_server, mqtt_server, source
+) -> None:
+    """The connector checks the broker: with another CA in its config, the task fails on the
+    handshake and nothing is read."""
+    stranger = TestCa.create("someone else's CA").pem
+    props = source(**{"mqtt.ssl.ca.pem": stranger, "mqtt.client.id": "e2e-wrong-ca",
+                      "kafka.topic": "device_data_unused"})
+    trace = connect_server.task_in_state(props["name"], "FAILED")["tasks"][0]["trace"]
+    assert mqtt_server.tls_url in trace
+    assert re.search(r"(?i)PKIX|certification path|SSLHandshake", trace), trace[-2000:]

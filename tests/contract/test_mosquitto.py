@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from components.render.mosquitto import MosquittoLayout, render_conf
+from components.mqtt import container_layout
+from components.render.mosquitto import render_conf
 from tests.contract.servers import Mosquitto, free_port
 from tests.harness import ROOT, ProgramRun, unwrap
 
@@ -42,12 +44,18 @@ class Client:
     """A paho client that records what happens to it, for assertions."""
 
     def __init__(self, port: int, user: str | None, password: str | None,
-                 client_id: str = "", clean: bool = True) -> None:
+                 client_id: str = "", clean: bool = True, ca_file: str | None = None,
+                 websocket: bool = False) -> None:
+        """Plain MQTT, or TLS trusting `ca_file` (the broker's name checked), over TCP or
+        websockets."""
         self.connected = threading.Event()
         self.reason = None
         self.received: list[bytes] = []
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
-                             clean_session=clean, protocol=mqtt.MQTTv311)
+                             clean_session=clean, protocol=mqtt.MQTTv311,
+                             transport="websockets" if websocket else "tcp")
+        if ca_file:
+            self.c.tls_set_context(ssl.create_default_context(cafile=ca_file))
         if user:
             self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
@@ -91,7 +99,7 @@ def _wait_for(predicate, timeout: float = 5.0) -> bool:
 def test_the_program_conf_is_the_renderer_with_the_container_layout(run: ProgramRun) -> None:
     """The servers here use the same renderer with local paths; nothing else differs."""
     conf = unwrap(run.upload("mosquitto", f"{CONFIG}/mosquitto.conf")["content"])
-    assert conf == render_conf(MosquittoLayout())
+    assert conf == render_conf(container_layout(plaintext=run.stack == "dev"))
 
 
 def test_device_password_connects_and_publishes_with_qos1(run, mqtt_server) -> None:
@@ -183,7 +191,7 @@ def test_simulator_bad_credentials_are_one_clear_error(run, mqtt_server) -> None
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"error: the broker refused the connection: Not authorized at "
-        f"localhost:{mqtt_server.port} (check the username and password)"
+        f"tcp://localhost:{mqtt_server.port} (check the username and password)"
     ]
 
 
@@ -192,5 +200,5 @@ def test_simulator_without_a_broker_is_one_clear_error() -> None:
     done = _simulate("--port", str(port), "--count", "1")
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"error: cannot reach the MQTT broker at localhost:{port}: Connection refused"
+        f"error: cannot reach the MQTT broker at tcp://localhost:{port}: Connection refused"
     )

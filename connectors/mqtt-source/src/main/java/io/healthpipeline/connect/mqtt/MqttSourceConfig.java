@@ -1,9 +1,19 @@
 package io.healthpipeline.connect.mqtt;
 
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.util.Collection;
 import java.util.Map;
 import java.util.Properties;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocketFactory;
+import javax.net.ssl.TrustManagerFactory;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
@@ -25,6 +35,7 @@ public final class MqttSourceConfig extends AbstractConfig {
   public static final String KEY_FIELD = "record.key.field";
   public static final String MAX_BATCH = "max.batch.size";
   public static final String POLL_TIMEOUT = "poll.timeout.ms";
+  public static final String SSL_CA_PEM = "mqtt.ssl.ca.pem";
 
   private static final ConfigDef.Validator NOT_BLANK = (name, value) -> {
     if (value == null || value.toString().isBlank()) {
@@ -32,10 +43,14 @@ public final class MqttSourceConfig extends AbstractConfig {
     }
   };
 
+  /** Plain and TLS schemes, as every part of health-pipeline spells them. */
+  private static final String SCHEMES = "(tcp|mqtt|ssl|mqtts)";
+
   private static final ConfigDef.Validator BROKER_URI = (name, value) -> {
     String uri = value == null ? "" : value.toString();
-    if (!uri.matches("(tcp|ssl)://[^:/\\s]+:\\d+")) {
-      throw new ConfigException(name, value, "must be tcp://host:port or ssl://host:port");
+    if (!uri.matches(SCHEMES + "://[^:/\\s]+:\\d+")) {
+      throw new ConfigException(name, value, "must be tcp:// or mqtt:// (plain), or ssl:// or "
+          + "mqtts:// (TLS), followed by host:port");
     }
   };
 
@@ -66,10 +81,64 @@ public final class MqttSourceConfig extends AbstractConfig {
       .define(MAX_BATCH, Type.INT, 1000, ConfigDef.Range.atLeast(1), Importance.LOW,
           "Most records one poll returns.")
       .define(POLL_TIMEOUT, Type.INT, 100, ConfigDef.Range.atLeast(1), Importance.LOW,
-          "Milliseconds a poll waits for the first message.");
+          "Milliseconds a poll waits for the first message.")
+      .define(SSL_CA_PEM, Type.STRING, "", Importance.HIGH,
+          "TLS only: the PEM certificates of the CA(s) the broker's certificate must chain to; "
+              + "empty trusts the JVM's default CAs. The broker's host name is always checked "
+              + "against its certificate.");
+
+  private final SSLSocketFactory socketFactory;
 
   public MqttSourceConfig(Map<String, String> props) {
     super(DEFINITION, props);
+    String pem = getString(SSL_CA_PEM);
+    if (!pem.isBlank() && !tls()) {
+      throw new ConfigException(SSL_CA_PEM, "(a CA)", "is only used with an ssl:// or "
+          + "mqtts:// " + SERVER_URI);
+    }
+    socketFactory = pem.isBlank() ? null : trusting(pem);
+  }
+
+  /** Whether the broker is reached over TLS. */
+  public boolean tls() {
+    return getString(SERVER_URI).matches("(ssl|mqtts)://.*");
+  }
+
+  /** The broker URI as paho takes it (tcp:// or ssl://). */
+  public String pahoUri() {
+    return getString(SERVER_URI).replaceFirst("^mqtts://", "ssl://")
+        .replaceFirst("^mqtt://", "tcp://");
+  }
+
+  /** TLS trusting only the configured CA, or null for the JVM's defaults. */
+  public SSLSocketFactory socketFactory() {
+    return socketFactory;
+  }
+
+  private static SSLSocketFactory trusting(String pem) {
+    try {
+      Collection<? extends Certificate> certificates = CertificateFactory.getInstance("X.509")
+          .generateCertificates(new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII)));
+      if (certificates.isEmpty()) {
+        throw new ConfigException(SSL_CA_PEM, "(no certificate)",
+            "must hold PEM certificates (-----BEGIN CERTIFICATE-----)");
+      }
+      KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
+      store.load(null, null);
+      int index = 0;
+      for (Certificate certificate : certificates) {
+        store.setCertificateEntry("ca-" + index++, certificate);
+      }
+      TrustManagerFactory trust = TrustManagerFactory.getInstance(
+          TrustManagerFactory.getDefaultAlgorithm());
+      trust.init(store);
+      SSLContext context = SSLContext.getInstance("TLS");
+      context.init(null, trust.getTrustManagers(), null);
+      return new MinimumTls12SocketFactory(context.getSocketFactory());
+    } catch (GeneralSecurityException | IOException e) {
+      throw new ConfigException(SSL_CA_PEM, "(unreadable)", "is not a PEM certificate bundle: "
+          + e.getMessage());
+    }
   }
 
   /** The version Maven wrote into the jar's resources, or "unknown". */

@@ -76,7 +76,7 @@ public final class MqttSourceTask extends SourceTask {
   @Override
   public void start(Map<String, String> props) {
     config = new MqttSourceConfig(props);
-    uri = config.getString(MqttSourceConfig.SERVER_URI);
+    uri = config.pahoUri();
     filter = config.getString(MqttSourceConfig.TOPIC);
     kafkaTopic = config.getString(MqttSourceConfig.KAFKA_TOPIC);
     keyField = config.getString(MqttSourceConfig.KEY_FIELD);
@@ -89,6 +89,12 @@ public final class MqttSourceTask extends SourceTask {
     options.setAutomaticReconnect(true);
     options.setConnectionTimeout(config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT));
     options.setKeepAliveInterval(config.getInt(MqttSourceConfig.KEEPALIVE));
+    if (config.tls()) {
+      options.setHttpsHostnameVerificationEnabled(true);
+      if (config.socketFactory() != null) {
+        options.setSocketFactory(config.socketFactory());
+      }
+    }
     String username = config.getString(MqttSourceConfig.USERNAME);
     if (!username.isEmpty()) {
       options.setUserName(username);

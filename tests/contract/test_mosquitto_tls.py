@@ -1,0 +1,111 @@
+"""A real Mosquitto with the TLS configuration the program renders and the certificate chain
+it makes (pulumi-tls's resources, computed under the mocks as the provider computes them:
+tests/harness.py): devices and the connector over TLS and secure websockets, nothing for a
+client without the broker's CA, and the healthcheck as the container runs it."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from components.mqtt import HEALTH_CONFIG_HOME
+from devtools.certs import TestCa
+from tests.contract.servers import Mosquitto, binary
+from tests.contract.test_mosquitto import Client
+from tests.harness import ProgramRun, unwrap
+
+TOPIC = "health/device_data"
+
+
+@pytest.fixture(scope="module")
+def tls_only(dev: ProgramRun):
+    """prod's shape: TLS listeners only."""
+    with Mosquitto.temporary(dev, "tls-only", plaintext=False) as server:
+        yield server
+
+
+def _login(run: ProgramRun, who: str) -> tuple[str, str]:
+    return run.outputs[f"mqtt{who}Username"][0], run.outputs[f"mqtt{who}Password"][0]
+
+
+@pytest.mark.parametrize("websocket", [False, True], ids=["mqtts", "wss"])
+def test_devices_and_the_connector_trusting_the_ca_talk_over_tls(
+    dev, tls_only, websocket
+) -> None:
+    port = tls_only.secure_websocket_port if websocket else tls_only.tls_port
+    reader = Client(port, *_login(dev, "Connector"), ca_file=tls_only.ca_file,
+                    websocket=websocket)
+    device = Client(port, *_login(dev, "Device"), ca_file=tls_only.ca_file, websocket=websocket)
+    try:
+        assert reader.connect() and device.connect()
+        reader.subscribe(TOPIC)
+        payload = uuid.uuid4().hex.encode()
+        device.c.publish(TOPIC, payload, qos=1).wait_for_publish(5)
+        deadline = 50
+        while payload not in reader.received and deadline:
+            deadline -= 1
+            reader.connected.wait(0.1)
+        assert payload in reader.received
+    finally:
+        reader.close()
+        device.close()
+
+
+def test_a_client_without_tls_gets_nothing_from_the_tls_port(dev, tls_only) -> None:
+    client = Client(tls_only.tls_port, *_login(dev, "Device"))
+    with pytest.raises((OSError, AssertionError)):
+        client.connect()  # the broker waits for a TLS ClientHello and drops MQTT bytes
+    client.close()
+
+
+def test_a_client_trusting_another_ca_is_refused(dev, tls_only, tmp_path) -> None:
+    stranger = tmp_path / "stranger-ca.pem"
+    stranger.write_text(TestCa.create("someone else's CA").pem)
+    client = Client(tls_only.tls_port, *_login(dev, "Device"), ca_file=str(stranger))
+    with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+        client.connect()
+
+
+def test_without_plaintext_the_broker_opens_only_the_tls_listeners(tls_only) -> None:
+    """What the broker itself says it listens on: the TLS port and the secure websockets
+    port, nothing else (in particular no 1883-style plain listener)."""
+    opened = {int(port) for port in re.findall(r"Opening \S+ listen socket on port (\d+)\.",
+                                               tls_only.log)}
+    assert opened == {tls_only.tls_port, tls_only.secure_websocket_port}, tls_only.log[-2000:]
+
+
+def _healthcheck(run: ProgramRun, server: Mosquitto, options: str) -> subprocess.CompletedProcess:
+    """The container's healthcheck command, with the container's paths and port mapped onto
+    this broker's, and `options` as mosquitto_sub's config file."""
+    command = run.container("mosquitto").get("healthcheck")["tests"][1]
+    home = Path(tempfile.mkdtemp(prefix="health-pipeline-healthcheck-"))
+    try:
+        (home / "mosquitto_sub").write_text(options)
+        (home / "mosquitto_sub").chmod(0o600)
+        local = (command.replace(HEALTH_CONFIG_HOME, str(home))
+                 .replace("/mosquitto/certs/ca.crt", server.ca_file)
+                 .replace("-p 8883", f"-p {server.tls_port}"))
+        assert local != command
+        binary("mosquitto_sub")
+        return subprocess.run(["sh", "-c", local], capture_output=True, text=True, timeout=30,
+                              check=False, env={**os.environ, "HOME": str(home)})
+    finally:
+        shutil.rmtree(home)
+
+
+def test_the_healthcheck_passes_with_its_login_file_and_fails_without(dev, tls_only) -> None:
+    options = unwrap(dev.upload("mosquitto", f"{HEALTH_CONFIG_HOME}/mosquitto_sub")["content"])
+    done = _healthcheck(dev, tls_only, options)
+    assert done.returncode == 0, done.stderr
+    wrong = re.sub(r"^-P .*$", "-P not-the-password", options, flags=re.M)
+    done = _healthcheck(dev, tls_only, wrong)
+    assert done.returncode != 0
+    assert "not authorised" in done.stderr.lower() or "refused" in done.stderr.lower(), (
+        done.stderr)
