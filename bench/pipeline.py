@@ -142,8 +142,11 @@ def main() -> int:
         connect = ConnectWorker(root / "connect", kafka.bootstrap, plugins=(MQTT_SOURCE_PLUGIN,),
                                 expected_plugins=(MQTT_SOURCE,)).start()
         servers.append(connect)
-        config = {**run.one("pulumi-python:dynamic/connect:Connector",
-                            "connectors-mqtt-source").get("config"),
+        # The plain listener, as the earlier measurements: the rendered source without the
+        # broker's CA (which it takes only with ssl://).
+        rendered = run.one("pulumi-python:dynamic/connect:Connector",
+                           "connectors-mqtt-source").get("config")
+        config = {**{k: v for k, v in rendered.items() if k != "mqtt.ssl.ca.pem"},
                   "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
         props = {"connect_url": connect.url, "name": config["name"], "config": config,
                  "timeout_seconds": 30}

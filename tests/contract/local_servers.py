@@ -132,14 +132,15 @@ def start() -> int:
             if done.returncode:
                 raise RuntimeError(f"creating {topic.get('name')}: {done.stderr}")
         source = run.one("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
-        config = {**source.get("config"), "mqtt.server.uri": f"tcp://127.0.0.1:{mqtt.port}"}
+        # Over TLS with the stack's CA, as the program renders the source.
+        config = {**source.get("config"), "mqtt.server.uri": mqtt.tls_url}
         ConnectorProvider().create({"connect_url": connect.url, "name": config["name"],
                                     "config": config, "timeout_seconds": 30})
     except BaseException:
         for server in reversed(started):
             server.stop()
         raise
-    local = {**outputs, "mqttUrl": f"tcp://127.0.0.1:{mqtt.port}",
+    local = {**outputs, "mqttUrl": mqtt.tls_url,
              "kafkaBootstrapServers": [kafka.bootstrap], "kafkaConnectUrl": connect.url,
              "postgresEndpoint": f"postgresql://127.0.0.1:{postgres.port}"}
     state = {
@@ -147,7 +148,7 @@ def start() -> int:
         "pids": {"mosquitto": mqtt.process.pid, "connect": connect.process.pid,
                  "kafka": kafka.process.pid},
         "postgres_root": str(postgres.root), "postgres_data": str(postgres.data),
-        "addresses": {"mosquitto": f"tcp://127.0.0.1:{mqtt.port}",
+        "addresses": {"mosquitto": mqtt.tls_url,
                       "postgres": f"127.0.0.1:{postgres.port}",
                       "kafka": kafka.bootstrap, "connect": connect.url},
         "logs": {"mosquitto": str(mqtt.root / "log" / "mosquitto.log"),

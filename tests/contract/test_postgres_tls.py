@@ -111,7 +111,9 @@ def metabase_connects(run: ProgramRun, files: Path) -> str:
         container_path = re.search(r"sslrootcert=([^&]+)", uri)[1]
         uri = uri.replace(container_path, str(_local_copy(run, "metabase", container_path, files)))
     url = "jdbc:" + re.sub(r"^postgres:", "postgresql:", uri)
-    return _jdbc(url, env["MB_DB_USER"], env["MB_DB_PASS"])
+    # run_metabase.sh reads MB_DB_PASS from MB_DB_PASS_FILE before Metabase starts.
+    password = unwrap(run.upload("metabase", env["MB_DB_PASS_FILE"])["content"])
+    return _jdbc(url, env["MB_DB_USER"], password)
 
 
 def agent_connects(run: ProgramRun, files: Path) -> str:
