@@ -70,7 +70,6 @@ def main() -> dict[str, pulumi.Output]:
     outputs: dict[str, pulumi.Output] = {
         "mqttUrl": mqtt.url,
         "mqttWebsocketUrl": mqtt.websocket_url,
-        "mqttCaCertificate": mqtt.ca_certificate,
         "mqttDeviceUsername": mqtt.device_username,
         "mqttDevicePassword": mqtt.device_password,
         "mqttConnectorUsername": mqtt.connector_username,
@@ -84,6 +83,8 @@ def main() -> dict[str, pulumi.Output]:
         "postgresAdminUsername": postgres.admin_username,
         "postgresAdminPassword": postgres.admin_password,
     }
+    if settings.mqtt.mode is Mode.CONTAINER:
+        outputs["mqttCaCertificate"] = mqtt.ca_certificate
     if settings.lenses.mode is not Mode.DISABLED:
         lenses = Lenses(
             "lenses",
@@ -99,6 +100,8 @@ def main() -> dict[str, pulumi.Output]:
             ),
         )
         outputs["lensesUrl"] = lenses.url
+        if settings.lenses.https:
+            outputs["lensesCaCertificate"] = lenses.ca_certificate
         processors = SqlProcessors(
             "processors",
             SqlProcessorsArgs(
@@ -106,6 +109,7 @@ def main() -> dict[str, pulumi.Output]:
                 environment=settings.lenses.environment,
                 username=lenses.admin_username,
                 password=lenses.admin_password,
+                hq_ca_pem=lenses.ca_certificate,
                 # The agent must be up, and the topics it reads and writes must exist.
                 after=(lenses, topics),
             ),
@@ -124,6 +128,8 @@ def main() -> dict[str, pulumi.Output]:
             ),
         )
         outputs["metabaseUrl"] = metabase.url
+        if settings.metabase.https:
+            outputs["metabaseCaCertificate"] = metabase.ca_certificate
 
     snowflake = None
     if settings.snowflake.enabled:

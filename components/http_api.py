@@ -4,6 +4,7 @@ Lenses HQ): bounded timeouts, bounded retries on 409, and errors that never carr
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -52,6 +53,9 @@ class JsonApi:
     secrets: tuple[str, ...] = ()
     """Values to mask in every error message."""
     headers: dict[str, str] = field(default_factory=dict)
+    ca_pem: str = ""
+    """https: the CA bundle (PEM) the server's certificate chains to; empty trusts the
+    system's CAs. The server's name is always checked."""
 
     def request(
         self,
@@ -94,8 +98,11 @@ class JsonApi:
             headers={"Accept": "application/json", "Content-Type": "application/json",
                      **self.headers},
         )
+        context = ssl.create_default_context(cadata=self.ca_pem or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self.timeout,  # noqa: S310
+                                        context=context) as reply:
                 return Response(reply.status, _decode(reply.read()), dict(reply.headers),
                                 tuple(reply.headers.get_all("Set-Cookie") or ()))
         except urllib.error.HTTPError as error:
@@ -108,6 +115,9 @@ class JsonApi:
             reason = error.reason
             if isinstance(reason, TimeoutError):
                 message = f"timed out after {self.timeout:g} s"
+            elif isinstance(reason, ssl.SSLCertVerificationError):
+                message = (f"could not verify the server's certificate: "
+                           f"{reason.verify_message or reason}")
             else:
                 message = f"could not connect: {reason}"
             raise ApiError(self._masked(f"{method} {self.base_url}{path} {message}")) from None

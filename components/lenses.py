@@ -23,6 +23,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.https_front import run_https_front
 from components.kafka import KafkaCluster
 from components.lenses_resources import Environment, EnvironmentArgs
 from components.postgres import AppDatabases, PostgresServer
@@ -87,7 +88,10 @@ class Lenses(pulumi.ComponentResource):
     """Lenses HQ and agent, provisioned with the stack's Kafka, Schema Registry and Connect."""
 
     url: pulumi.Output[str]
-    """HQ web UI and API, from the machine running Pulumi."""
+    """HQ web UI and API, from the machine running Pulumi (https:// behind the HTTPS
+    front)."""
+    ca_certificate: pulumi.Output[str]
+    """The CA of the HTTPS front's certificate; empty without one."""
     admin_username: pulumi.Output[str]
     admin_password: pulumi.Output[str]
     """Secret: generated for our own HQ, lensesAdminPassword for an external one."""
@@ -119,6 +123,7 @@ class Lenses(pulumi.ComponentResource):
                                                **owner)]
 
         depends_on: list[pulumi.Resource] = [args.databases]
+        self.ca_certificate = pulumi.Output.from_input("")
         if s.mode is Mode.CONTAINER:
             password = random.RandomPassword(
                 f"{name}-admin-password",
@@ -132,7 +137,7 @@ class Lenses(pulumi.ComponentResource):
                                   license_key).apply(
                     lambda v: render_hq_config(
                         v[0], s.admin_username, v[1], s.accept_eula, v[2] or None,
-                        s.HQ_HTTP_PORT, s.HQ_AGENTS_PORT,
+                        s.HQ_HTTP_PORT, s.HQ_AGENTS_PORT, secure_cookies=s.https is not None,
                     )
                 )
             )
@@ -145,7 +150,8 @@ class Lenses(pulumi.ComponentResource):
                     role="lenses-hq",
                     image=s.hq_image,
                     alias=s.placement.alias,
-                    ports=[Port(s.HQ_HTTP_PORT, s.hq_port)],
+                    # Behind the HTTPS front HQ publishes nothing.
+                    ports=[] if s.https else [Port(s.HQ_HTTP_PORT, s.hq_port)],
                     uploads=[
                         docker.ContainerUploadArgs(
                             file=HQ_CONFIG_PATH, content=hq_config, permissions="0600"
@@ -158,9 +164,17 @@ class Lenses(pulumi.ComponentResource):
                     depends_on=depends_on,
                 ),
             )
-            self.url = pulumi.Output.from_input(
-                f"http://{engine_host.address}:{s.hq_port}"
-            )
+            if s.https:
+                front = run_https_front(
+                    self, name, engine, args.defaults, s.https, role="lenses-hq",
+                    upstream=f"{s.placement.alias}:{s.HQ_HTTP_PORT}", docker_host=engine_host,
+                    host_port=s.hq_port, depends_on=[hq.container])
+                self.url = pulumi.Output.from_input(front.url)
+                self.ca_certificate = front.ca_pem
+                hq_ready: list[pulumi.Resource] = [hq.container, front.container]
+            else:
+                self.url = pulumi.Output.from_input(f"http://{engine_host.address}:{s.hq_port}")
+                hq_ready = [hq.container]
             self.admin_password = pulumi.Output.secret(password.result)
             # The environment is made through HQ's API, as an administrator, once HQ is
             # healthy; the agent gets only its key (never an HQ login: the image's DEMO_HQ_*
@@ -169,8 +183,8 @@ class Lenses(pulumi.ComponentResource):
                 f"{name}-environment",
                 EnvironmentArgs(hq_url=self.url, username=s.admin_username,
                                 password=self.admin_password, name=args.environment,
-                                tier=s.environment_tier),
-                pulumi.ResourceOptions(parent=self, depends_on=[hq.container],
+                                tier=s.environment_tier, hq_ca_pem=self.ca_certificate),
+                pulumi.ResourceOptions(parent=self, depends_on=hq_ready,
                                        protect=args.defaults.protect),
             )
             depends_on = [args.databases, hq.container, environment]
@@ -258,6 +272,7 @@ class Lenses(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "url": self.url,
+                "caCertificate": self.ca_certificate,
                 "adminUsername": self.admin_username,
                 "adminPassword": self.admin_password,
             }

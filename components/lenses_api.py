@@ -58,7 +58,8 @@ class LensesClient:
     def connect(
         cls, hq_url: str, username: str, password: str, **api_options: Any
     ) -> LensesClient:
-        """A client logged in to `hq_url`; `api_options` go to `JsonApi` (timeout, retries)."""
+        """A client logged in to `hq_url`; `api_options` go to `JsonApi` (timeout, retries,
+        the CA of an https:// HQ)."""
         client = cls(JsonApi(hq_url.rstrip("/"), **api_options))
         client.login(username, password)
         return client

@@ -67,6 +67,7 @@ class HqProvider(ResourceProvider):
         return LensesClient.connect(
             props["hq_url"], props["username"], props["password"], timeout=self.timeout,
             retries_on_conflict=self.retries_on_conflict, backoff=self.backoff,
+            ca_pem=props.get("hq_ca_pem") or "",
         )
 
     def _inputs(self, props: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class EnvironmentProvider(HqProvider):
     state; a new name (or tier, which this provider does not update) means a new environment
     and a new key, and the agent is replaced with it."""
 
-    INPUTS = ("hq_url", "username", "password", "name", "tier")
+    INPUTS = ("hq_url", "hq_ca_pem", "username", "password", "name", "tier")
     REPLACED_BY = ("hq_url", "name", "tier")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -156,6 +157,8 @@ class EnvironmentArgs:
     """1-63 lowercase letters, digits and inner hyphens (an HQ resource name)."""
     tier: Input[str] = "development"
     """One of components.settings.ENVIRONMENT_TIERS."""
+    hq_ca_pem: Input[str] = ""
+    """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
 
 
 class Environment(HqResource, module="lenses", name="Environment"):
@@ -180,8 +183,8 @@ class TopicFormatProvider(HqProvider):
     agent's topic-metadata endpoint. Posting again replaces them, so a changed format is an
     update in place."""
 
-    INPUTS = ("hq_url", "environment", "username", "password", "topic", "key_type",
-              "value_type", "value_schema")
+    INPUTS = ("hq_url", "hq_ca_pem", "environment", "username", "password", "topic",
+              "key_type", "value_type", "value_schema")
     REPLACED_BY = ("hq_url", "environment", "topic")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -238,6 +241,8 @@ class TopicFormatArgs:
     """Lenses' name of the value format, e.g. JSON."""
     value_schema: str = ""
     """For structured values: the schema in Avro's syntax (Lenses uses it for JSON too)."""
+    hq_ca_pem: Input[str] = ""
+    """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
 
 
 class TopicFormat(HqResource, module="lenses", name="TopicFormat"):

@@ -16,6 +16,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.https_front import run_https_front
 from components.postgres import AppDatabases, PostgresServer
 from components.settings import MetabaseSettings, Mode
 
@@ -51,13 +52,16 @@ class MetabaseArgs:
 
 class Metabase(pulumi.ComponentResource):
     url: pulumi.Output[str]
-    """From the machine running Pulumi."""
+    """From the machine running Pulumi (https:// behind the HTTPS front)."""
+    ca_certificate: pulumi.Output[str]
+    """The CA of the HTTPS front's certificate; empty without one."""
 
     def __init__(
         self, name: str, args: MetabaseArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("healthpipe:metabase:Metabase", name, None, opts)
         s = args.settings
+        self.ca_certificate = pulumi.Output.from_input("")
         if s.mode is Mode.EXTERNAL:
             self.url = pulumi.Output.from_input(s.url)
         else:
@@ -71,7 +75,10 @@ class Metabase(pulumi.ComponentResource):
             pg = args.postgres.endpoint_for(s.placement.docker_host)
             login = args.databases.logins[APP_DATABASE]
             ca_pem = args.postgres.ca_pem
-            run_container(
+            address = s.placement.docker_host.address
+            scheme = "https" if s.https else "http"
+            self.url = pulumi.Output.from_input(f"{scheme}://{address}:{s.port}")
+            service = run_container(
                 self,
                 name,
                 args.engine,
@@ -80,8 +87,11 @@ class Metabase(pulumi.ComponentResource):
                     role="metabase",
                     image=s.image,
                     alias=s.placement.alias,
-                    ports=[Port(CONTAINER_PORT, s.port)],
+                    # Behind the HTTPS front Metabase publishes nothing.
+                    ports=[] if s.https else [Port(CONTAINER_PORT, s.port)],
                     envs=[
+                        # The address users reach it by: Metabase builds its links from it.
+                        f"MB_SITE_URL={scheme}://{address}:{s.port}",
                         "MB_DB_CONNECTION_URI=" + connection_uri(
                             pg.host, pg.port, login.database, args.postgres.sslmode,
                             POSTGRES_CA_PATH if ca_pem else None),
@@ -109,7 +119,11 @@ class Metabase(pulumi.ComponentResource):
                     depends_on=[args.databases],
                 ),
             )
-            self.url = pulumi.Output.from_input(
-                f"http://{s.placement.docker_host.address}:{s.port}"
-            )
-        self.register_outputs({"url": self.url})
+            if s.https:
+                front = run_https_front(
+                    self, name, args.engine, args.defaults, s.https, role="metabase",
+                    upstream=f"{s.placement.alias}:{CONTAINER_PORT}",
+                    docker_host=s.placement.docker_host, host_port=s.port,
+                    depends_on=[service.container])
+                self.ca_certificate = front.ca_pem
+        self.register_outputs({"url": self.url, "caCertificate": self.ca_certificate})

@@ -58,7 +58,8 @@ def read_sql(sql_dir: Path, stream: DerivedStream) -> str:
 class ProcessorProvider(HqProvider):
     """CRUD for one Lenses SQL processor (see HqProvider for what the provider holds)."""
 
-    INPUTS = ("hq_url", "environment", "username", "password", "name", "sql", "description")
+    INPUTS = ("hq_url", "hq_ca_pem", "environment", "username", "password", "name", "sql",
+              "description")
     REPLACED_BY = ("hq_url", "environment", "name", "sql", "description")
     """Lenses has no update for a processor, so any change to what it is or where it runs means
     a new one. Credentials are not among these: they only say how Pulumi logs in."""
@@ -99,6 +100,8 @@ class ProcessorArgs:
     """Name in Lenses; unique per environment."""
     sql: Input[str]
     description: Input[str] = ""
+    hq_ca_pem: Input[str] = ""
+    """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
 
 
 class Processor(HqResource, module="lenses", name="Processor"):
@@ -127,6 +130,8 @@ class SqlProcessorsArgs:
     username: Input[str]
     password: Input[str]
     """Secret; HQ login of a user allowed to manage processors in `environment`."""
+    hq_ca_pem: Input[str] = ""
+    """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
     streams: tuple[DerivedStream, ...] = DERIVED_STREAMS
     sql_dir: Path = SQL_DIR
     """Where `<stream name>.sql` files live."""
@@ -159,8 +164,9 @@ class SqlProcessors(pulumi.ComponentResource):
         # A processor is checked against its input's schema when it is created, and device_data
         # may hold no record yet: Lenses is told its formats first instead of guessing them
         # from a first message.
-        hq = {"hq_url": args.hq_url, "environment": args.environment,
-              "username": args.username, "password": args.password}
+        hq = {"hq_url": args.hq_url, "hq_ca_pem": args.hq_ca_pem,
+              "environment": args.environment, "username": args.username,
+              "password": args.password}
         device_format = TopicFormat(
             f"{name}-{DEVICE_TOPIC}-format",
             TopicFormatArgs(

@@ -258,10 +258,22 @@ class LensesSettings:
     hq_agents_truststore: bytes | None
     """A JKS/PKCS#12 truststore for that TLS; None trusts the agent JVM's default CAs."""
     hq_agents_truststore_password: pulumi.Output[str] | None
+    https: HttpsFront | None
+    """Container mode: HQ's web UI and API behind a TLS proxy."""
 
     HQ_HTTP_PORT = 9991
     HQ_AGENTS_PORT = 10000
     AGENT_ALIAS = "lenses-agent"
+
+
+@dataclass(frozen=True)
+class HttpsFront:
+    """Container mode: an nginx proxy terminates TLS in front of a web service on its Docker
+    engine and publishes the service's port; the service itself publishes nothing."""
+
+    image: str
+    server_names: tuple[str, ...]
+    """Names and addresses for the generated certificate, beside the Docker host's."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +283,7 @@ class MetabaseSettings:
     image: str
     port: int
     url: str
+    https: HttpsFront | None
 
 
 @dataclass(frozen=True)
@@ -936,6 +949,7 @@ def _load_lenses(r: _Reader, docker_host: str) -> LensesSettings:
         environment=environment,
         environment_tier=r.choice("lensesEnvironmentTier", ENVIRONMENT_TIERS),
         **_load_hq_agents_tls(r, mode),
+        https=_load_https_front(r, "lenses", mode),
     )
 
 
@@ -979,7 +993,22 @@ def _load_metabase(r: _Reader, docker_host: str) -> MetabaseSettings:
         image=r.image("metabaseImage"),
         port=r.port("metabasePort"),
         url=url,
+        https=_load_https_front(r, "metabase", mode),
     )
+
+
+def _load_https_front(r: _Reader, service: str, mode: Mode) -> HttpsFront | None:
+    """`<service>Https` and `<service>TlsServerNames`; container mode only (an external
+    service has its own front)."""
+    on = r.boolean(f"{service}Https")
+    names = r.strings(f"{service}TlsServerNames")
+    for name in names:
+        if not _SERVER_NAME.match(name) and _ip_problem(name):
+            r.fail(f"{service}TlsServerNames", name,
+                   "each entry must be a DNS name or an IP address")
+    if not on or mode is not Mode.CONTAINER:
+        return None
+    return HttpsFront(r.image("httpsProxyImage"), names)
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

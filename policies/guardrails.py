@@ -24,10 +24,12 @@ and policy, and the rule runs for real on `pulumi up`, when the inputs are known
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -42,6 +44,8 @@ TOPIC = "kafka:index/topic:Topic"
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
 PROCESSOR = "pulumi-python:dynamic/lenses:Processor"
 HQ_ENVIRONMENT = "pulumi-python:dynamic/lenses:Environment"
+TOPIC_FORMAT = "pulumi-python:dynamic/lenses:TopicFormat"
+NGINX_TLS_LISTEN = re.compile(r"^\s*listen\s+(?:\S+:)?(\d+)\s+ssl\b", re.MULTILINE)
 KAFKA_PROVIDER = "pulumi:providers:kafka"
 SERVICE_USERS = ("snowflake:index/serviceUser:ServiceUser",
                  "snowflake:index/legacyServiceUser:LegacyServiceUser")
@@ -309,24 +313,69 @@ def _production_kafka_tls(args: ResourceValidationArgs, report: ReportViolation)
                "or SASL_SSL).")
 
 
-@_for(CONNECTOR, CONTAINER)
+def _tls_ports(props: Mapping[str, Any]) -> set[int]:
+    """Container ports that speak TLS, by the configuration the container is given: a
+    Mosquitto listener with a certfile, an nginx `listen <port> ssl`."""
+    ports: set[int] = set()
+    for file, content in _upload_contents(props):
+        if file.endswith("mosquitto.conf"):
+            listener = None
+            for line in _conf_lines(content):
+                if line[0] == "listener" and len(line) > 1:
+                    listener = int(line[1])
+                elif line[0] == "certfile" and listener is not None:
+                    ports.add(listener)
+        elif file.startswith("/etc/nginx/"):
+            ports |= {int(port) for port in NGINX_TLS_LISTEN.findall(content)}
+    return ports
+
+
+def _loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip or "0.0.0.0").is_loopback  # noqa: S104 - Docker's default
+    except ValueError:
+        return False
+
+
+@_for(CONNECTOR, CONTAINER, PROCESSOR, HQ_ENVIRONMENT, TOPIC_FORMAT)
 @_production_only
-def _production_mqtt_tls(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    """Advisory in production, not applied elsewhere: prod's Mosquitto has no TLS listener
-    yet (plaintext 1883/9001, devices and the MQTT source included), so this warns until it
-    has one; then make it mandatory."""
+def _production_no_plaintext_endpoint(args: ResourceValidationArgs,
+                                      report: ReportViolation) -> None:
+    """Mandatory in production, not applied elsewhere: patient vitals, device passwords and
+    HQ logins cross the network there. A container publishes beyond loopback only ports that
+    speak TLS; connectors reach MQTT over ssl:// and Connect over https://; HQ's API is
+    reached over https://."""
+    props = args.props
+    if args.resource_type == CONTAINER:
+        tls = _tls_ports(props)
+        for port in props.get("ports") or []:
+            internal, ip = int(port.get("internal")), str(port.get("ip") or "")
+            if not _loopback(ip) and internal not in tls:
+                report(f"container {props.get('name')} publishes port {internal} on "
+                       f"{ip or 'all addresses'} without TLS; publish it on 127.0.0.1, or "
+                       "serve TLS there (a TLS listener, or the HTTPS front).")
+        return
     if args.resource_type == CONNECTOR:
-        config = args.props.get("config") or {}
+        config = props.get("config") or {}
         for key in MQTT_URL_KEYS:
             url = str(config.get(key) or "")
             if url and not url.startswith(("ssl://", "mqtts://")):
-                report(f"connector {config.get('name')}: {key} is {url}; production MQTT should "
+                report(f"connector {config.get('name')}: {key} is {url}; production MQTT must "
                        "use ssl://.")
+        url = str(props.get("connect_url") or "")
+        if url.startswith("http://") and not _loopback(_host(url)):
+            report(f"connector {config.get('name')}: Connect is reached at {url}; production "
+                   "Connect REST must use https://.")
         return
-    conf = _mosquitto_conf(args.props)
-    if conf is not None and not any(line[0] == "certfile" for line in _conf_lines(conf)):
-        report(f"container {args.props.get('name')}: mosquitto.conf has no TLS listener "
-               "(certfile); production devices should connect over TLS.")
+    url = str(props.get("hq_url") or "")
+    if url.startswith("http://") and not _loopback(_host(url)):
+        report(f"{args.name}: Lenses HQ is reached at {url} with its admin login; production "
+               "HQ must be https:// (lensesHttps).")
+
+
+def _host(url: str) -> str:
+    host = urlsplit(url).hostname or ""
+    return "127.0.0.1" if host == "localhost" else host
 
 
 def _policy(name: str, description: str, level: EnforcementLevel,
@@ -367,8 +416,9 @@ POLICIES = [
             MANDATORY, _mqtt_not_anonymous),
     _policy("prod-kafka-tls", "Production Kafka traffic uses TLS.",
             MANDATORY, _production_kafka_tls),
-    _policy("prod-mqtt-tls",
-            "Production MQTT traffic uses TLS (advisory until the broker has a TLS "
-            "listener: prod's Mosquitto is plaintext on the internal network today).",
-            ADVISORY, _production_mqtt_tls),
+    _policy("prod-no-plaintext-endpoint",
+            "Production carries no plaintext MQTT or HTTP endpoint on a non-loopback address: "
+            "published container ports speak TLS, connectors use ssl:// and https://, HQ is "
+            "reached over https://.",
+            MANDATORY, _production_no_plaintext_endpoint),
 ]

@@ -34,6 +34,7 @@ IMAGE = "docker:index/remoteImage:RemoteImage"
 TOPIC = "kafka:index/topic:Topic"
 CONF_OK = "listener 1883\nallow_anonymous false\npassword_file /mosquitto/config/passwd\n"
 CONF_FILE = "/mosquitto/config/mosquitto.conf"
+EVERYWHERE = "0.0.0.0"  # noqa: S104 - the address a published port binds to, as data
 
 
 def _args(typ: str, props: dict[str, Any], stack: str = "prod", name: str = "r",
@@ -183,14 +184,34 @@ CASES = [
      _args("pulumi:providers:kafka", {"tlsEnabled": "false"}, stack="dev"),
      _args("pulumi:providers:kafka", {}, stack="prod-eu"),
      "must use TLS"),
-    ("prod-mqtt-tls",
+    ("prod-no-plaintext-endpoint",
      _args(CONNECTOR, {"config": {"name": "s", "mqtt.server.uri": "ssl://mqtt:8883"}}),
      _args(CONNECTOR, {"config": {"name": "s", "connect.mqtt.hosts": "tcp://mqtt:1883"}}),
-     "should use ssl://"),
-    ("prod-mqtt-tls",
-     _args(CONTAINER, _mosquitto(CONF_OK + "listener 8883\ncertfile /c/server.crt\n")),
-     _args(CONTAINER, _mosquitto(CONF_OK)),
-     "no TLS listener"),
+     "must use ssl://"),
+    ("prod-no-plaintext-endpoint",
+     _args(CONNECTOR, {"config": {"name": "s"}, "connect_url": "https://connect:8083"}),
+     _args(CONNECTOR, {"config": {"name": "s"}, "connect_url": "http://connect:8083"}),
+     "must use https://"),
+    ("prod-no-plaintext-endpoint",
+     _args(CONTAINER, {**_mosquitto(CONF_OK + "listener 8883\ncertfile /c/server.crt\n"
+                                    "listener 1883\n"),
+                       "ports": [{"internal": 8883, "external": 8883, "ip": EVERYWHERE},
+                                 {"internal": 1883, "external": 1883, "ip": "127.0.0.1"}]}),
+     _args(CONTAINER, {**_mosquitto(CONF_OK + "listener 8883\ncertfile /c/server.crt\n"
+                                    "listener 1883\n"),
+                       "ports": [{"internal": 1883, "external": 1883, "ip": EVERYWHERE}]}),
+     "publishes port 1883 on 0.0.0.0 without TLS"),
+    ("prod-no-plaintext-endpoint",
+     _args(CONTAINER, _container(
+         uploads=[{"file": "/etc/nginx/conf.d/default.conf",
+                   "content": "server {\n    listen 8443 ssl;\n}\n"}],
+         ports=[{"internal": 8443, "external": 9991, "ip": EVERYWHERE}])),
+     _args(CONTAINER, _container(ports=[{"internal": 9991, "external": 9991}])),
+     "publishes port 9991 on all addresses without TLS"),
+    ("prod-no-plaintext-endpoint",
+     _args("pulumi-python:dynamic/lenses:Processor", {"hq_url": "https://hq:9991"}),
+     _args("pulumi-python:dynamic/lenses:Environment", {"hq_url": "http://hq:9991"}),
+     "production HQ must be https://"),
 ]
 
 
@@ -205,7 +226,7 @@ def test_policy_passes_the_compliant_and_flags_the_violating(policy, good, bad, 
 def test_every_policy_has_cases_and_a_deliberate_level() -> None:
     assert {c[0] for c in CASES} == set(BY_NAME)
     advisory = {p.name for p in POLICIES if p.enforcement_level is EnforcementLevel.ADVISORY}
-    assert advisory == {"prod-mqtt-tls", "image-tag-is-a-release"}
+    assert advisory == {"image-tag-is-a-release"}
     assert set(BY_NAME) - advisory == MANDATORY
 
 
@@ -253,7 +274,7 @@ LENSES_CHANNEL_TAGS = sorted(
 def test_prod_has_no_mandatory_violation_and_only_the_known_advisories(prod) -> None:
     found = _findings(prod)
     assert {name: f for name, f in found.items() if f and name in MANDATORY} == {}
-    assert found["prod-mqtt-tls"] == [], "the broker and the connector use TLS"
+    assert found["prod-no-plaintext-endpoint"] == [], "TLS everywhere prod publishes"
     assert sorted(found["image-tag-is-a-release"]) == LENSES_CHANNEL_TAGS
     assert {name for name, f in found.items() if f} == {"image-tag-is-a-release"}
 
@@ -348,5 +369,5 @@ def test_the_pack_entry_point_serves_every_policy_at_its_level() -> None:
     assert info.name == "health-pipeline-guardrails"
     levels = {p.name: p.enforcementLevel for p in info.policies}
     assert set(levels) == set(BY_NAME)
-    assert levels["prod-mqtt-tls"] == levels["image-tag-is-a-release"]
-    assert levels["prod-mqtt-tls"] != levels["credentials-are-secret"]
+    assert levels["prod-no-plaintext-endpoint"] == levels["credentials-are-secret"]
+    assert levels["prod-no-plaintext-endpoint"] != levels["image-tag-is-a-release"]

@@ -35,6 +35,19 @@ def _service(component: str, role: str, volumes: tuple[str, ...] = ()) -> set[tu
     }
 
 
+def _https_front(component: str, role: str) -> set[tuple[str, str]]:
+    """The nginx proxy in front of a service and its generated certificate."""
+    tls = f"{component}-{role}-https"
+    return {
+        *_service(component, f"{role}-https"),
+        ("tls:index/privateKey:PrivateKey", f"{tls}-ca-key"),
+        ("tls:index/selfSignedCert:SelfSignedCert", f"{tls}-ca"),
+        ("tls:index/privateKey:PrivateKey", f"{tls}-key"),
+        ("tls:index/certRequest:CertRequest", f"{tls}-request"),
+        ("tls:index/locallySignedCert:LocallySignedCert", f"{tls}-certificate"),
+    }
+
+
 MQTT_TLS = {
     ("tls:index/privateKey:PrivateKey", "mqtt-tls-ca-key"),
     ("tls:index/selfSignedCert:SelfSignedCert", "mqtt-tls-ca"),
@@ -125,6 +138,8 @@ EXPECTED = {
         *CONNECTORS,
     },
     "prod": {
+        *_https_front("lenses", "lenses-hq"),
+        *_https_front("metabase", "metabase"),
         *_engine("mqtt-health-internal"),
         *_engine("lenses-health-internal"),
         *_engine("analytics-health-internal"),
@@ -262,7 +277,8 @@ def test_prod_protects_stateful_resources_and_dev_does_not(runs) -> None:
 
 
 def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: ProgramRun) -> None:
-    assert set(run.outputs) == {
+    https = {"lensesCaCertificate", "metabaseCaCertificate"} if run.stack == "prod" else set()
+    assert set(run.outputs) == https | {
         "mqttUrl", "mqttWebsocketUrl", "mqttCaCertificate", "mqttDeviceUsername",
         "mqttDevicePassword",
         "mqttConnectorUsername", "mqttConnectorPassword", "kafkaBootstrapServers",

@@ -125,7 +125,8 @@ def test_rendered_files_are_byte_identical_across_runs(dev_twice) -> None:
 def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:
     config = yaml.safe_load(_content(dev, "lenses-hq", "/app/config.yaml"))
     role = dev.one("postgresql:index/role:Role", "databases-hq-role")
-    assert config["http"] == {"address": ":9991"}
+    # Plain HTTP in dev: a secure-only session cookie would never reach HQ again.
+    assert config["http"] == {"address": ":9991", "secureSessionCookies": False}
     assert config["agents"] == {"address": ":10000"}
     assert config["database"] == {
         "host": "postgres:5432",

@@ -104,13 +104,17 @@ def render_hq_config(
     license_key: str | None,
     http_port: int,
     agents_port: int,
+    secure_cookies: bool = False,
 ) -> str:
+    """`secure_cookies`: HQ is reached over HTTPS (its front), so its session cookie is sent
+    over HTTPS only; over plain HTTP a browser would drop it (http.secureSessionCookies,
+    lenses-helm-charts _helper.tpl and values.yaml)."""
     license_block: dict = {"acceptEULA": accept_eula}
     if license_key:
         license_block = {"key": license_key, **license_block}
     return _dump(
         {
-            "http": {"address": f":{http_port}"},
+            "http": {"address": f":{http_port}", "secureSessionCookies": secure_cookies},
             "agents": {"address": f":{agents_port}"},
             "database": {
                 "host": f"{database.host}:{database.port}",

@@ -381,7 +381,8 @@ def test_the_policy_pack_runs_in_the_real_cli_and_reports_on_the_programs_resour
     """The pack as the CLI serves it (policies/analyzer: this CLI has no Python language
     plugin), with the stack counted as production (HEALTH_PIPELINE_PROD_STACKS): dev's HQ
     environment is not protected, which the mandatory prod-stateful-resources-protected stops,
-    and the connector's plain tcp:// broker is reported by the advisory prod-mqtt-tls."""
+    and the connector's plain tcp:// broker, which the mandatory prod-no-plaintext-endpoint
+    stops (HQ and Connect on 127.0.0.1 are loopback, so they pass)."""
     analyzer = ROOT / "policies" / "analyzer"
     if not (ROOT / "policies" / "venv" / "bin" / "python").exists():
         pytest.skip("policies/venv is missing; scripts/test creates it")
@@ -399,8 +400,12 @@ def test_the_policy_pack_runs_in_the_real_cli_and_reports_on_the_programs_resour
     assert re.search(r"\[mandatory\]\s+prod-stateful-resources-protected\s+"
                      r"\(pulumi-python:dynamic/lenses:Environment: lenses-environment\)",
                      shown), shown[-3000:]
-    assert "prod-mqtt-tls" in shown and f"mqtt.server.uri is {pipeline.targets.mqtt_url}" in (
-        shown), shown[-3000:]
+    assert re.search(r"\[mandatory\]\s+prod-no-plaintext-endpoint\s+"
+                     r"\(pulumi-python:dynamic/connect:Connector: connectors-mqtt-source\)",
+                     shown), shown[-3000:]
+    assert f"mqtt.server.uri is {pipeline.targets.mqtt_url}" in shown, shown[-3000:]
+    assert "lenses:Processor" not in shown.split("prod-no-plaintext-endpoint", 1)[1].split(
+        "\n", 1)[0], "a loopback HQ is not a network endpoint"
 
 
 def test_destroy_removes_the_connector_processors_formats_and_environment_once(
