@@ -4,6 +4,7 @@ ports, with their logs kept for failure reports."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -257,3 +258,15 @@ class Postgres:
             command += ["-v", f"{name}={value}"]
         return subprocess.run(command, input=sql, capture_output=True, text=True, check=False,
                               env={**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "5"})
+
+
+def negotiated_tls(port: int, version: str) -> str | None:
+    """The protocol `openssl s_client` negotiates with 127.0.0.1:`port` when it offers only
+    `version` (tls1_1, tls1_2, tls1_3), at security level 0 so that this client could speak
+    TLS 1.1 at all; None when the server refuses."""
+    done = subprocess.run(
+        [binary("openssl"), "s_client", "-connect", f"127.0.0.1:{port}", f"-{version}",
+         "-cipher", "DEFAULT@SECLEVEL=0"],
+        input="", capture_output=True, text=True, timeout=20, check=False)
+    found = re.search(r"^\s*Protocol\s*:\s*(TLSv[\d.]+)", done.stdout, re.MULTILINE)
+    return found[1] if done.returncode == 0 and found else None

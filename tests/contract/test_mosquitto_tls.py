@@ -17,7 +17,7 @@ import pytest
 
 from components.mqtt import HEALTH_CONFIG_HOME
 from devtools.certs import TestCa
-from tests.contract.servers import Mosquitto, binary
+from tests.contract.servers import Mosquitto, binary, negotiated_tls
 from tests.contract.test_mosquitto import Client
 from tests.harness import ProgramRun, unwrap
 
@@ -109,3 +109,9 @@ def test_the_healthcheck_passes_with_its_login_file_and_fails_without(dev, tls_o
     assert done.returncode != 0
     assert "not authorised" in done.stderr.lower() or "refused" in done.stderr.lower(), (
         done.stderr)
+
+
+def test_the_mqtt_tls_listener_takes_tls_1_2_or_later_only(tls_only) -> None:
+    assert negotiated_tls(tls_only.tls_port, "tls1_2") == "TLSv1.2"
+    assert negotiated_tls(tls_only.tls_port, "tls1_3") == "TLSv1.3"
+    assert negotiated_tls(tls_only.tls_port, "tls1_1") is None, "TLS 1.1 must be refused"
