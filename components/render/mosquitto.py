@@ -7,6 +7,8 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.render.tls_files import ServerCertificateFiles
+
 __all__ = [
     "HEALTH_TOPIC",
     "PBKDF2_ITERATIONS",
@@ -27,7 +29,7 @@ UPTIME_TOPIC = "$SYS/broker/uptime"
 
 
 @dataclass(frozen=True)
-class MosquittoLayout:
+class MosquittoLayout(ServerCertificateFiles):
     """Paths and ports as the broker sees them; the container and local test brokers differ.
     A port of None has no listener."""
 
@@ -40,14 +42,6 @@ class MosquittoLayout:
     tls_port: int | None = None
     secure_websocket_port: int | None = None
     bind_address: str | None = None
-
-    @property
-    def certificate_file(self) -> str:
-        return f"{self.certs_dir}/server.crt"
-
-    @property
-    def key_file(self) -> str:
-        return f"{self.certs_dir}/server.key"
 
     @property
     def ca_file(self) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.render.tls_files import ServerCertificateFiles
+
 __all__ = ["HEALTH_PATH", "ProxyLayout", "render_proxy_conf"]
 
 HEALTH_PATH = "/.proxy-health"
@@ -15,7 +17,7 @@ HEALTH_PATH = "/.proxy-health"
 
 
 @dataclass(frozen=True)
-class ProxyLayout:
+class ProxyLayout(ServerCertificateFiles):
     """Where the proxy listens, what it forwards to and where its certificate is; the
     container and the local test proxies differ."""
 
@@ -24,14 +26,6 @@ class ProxyLayout:
     port: int = 8443
     certs_dir: str = "/etc/nginx/tls"
     bind_address: str | None = None
-
-    @property
-    def certificate_file(self) -> str:
-        return f"{self.certs_dir}/server.crt"
-
-    @property
-    def key_file(self) -> str:
-        return f"{self.certs_dir}/server.key"
 
 
 def render_proxy_conf(layout: ProxyLayout) -> str:
