@@ -15,7 +15,7 @@ from components.kafka import (
 )
 from components.lenses import Lenses, LensesArgs
 from components.metabase import Metabase, MetabaseArgs
-from components.mqtt import MqttBroker, MqttBrokerArgs
+from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
 from components.processors import SqlProcessors, SqlProcessorsArgs
 from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SinkBuffer
@@ -46,14 +46,19 @@ def main() -> dict[str, pulumi.Output]:
     def engine(placement: ContainerPlacement | None) -> DockerEngine | None:
         return engines[placement.docker_host] if placement else None
 
-    mqtt = MqttBroker(
-        "mqtt", MqttBrokerArgs(settings.mqtt, engine(settings.mqtt.placement), defaults)
-    )
+    stream_reactor = settings.kafka.mqtt_source is MqttSource.STREAM_REACTOR
+    mqtt = MqttBroker("mqtt", MqttBrokerArgs(settings.mqtt, engine(settings.mqtt.placement),
+                                             defaults, connector_client_certificate=stream_reactor))
+    # Where Stream Reactor's source reads its TLS files: placed by the program on
+    # fast-data-dev, by the operator on an external cluster.
+    source_tls_dir = (MQTT_SOURCE_TLS_DIR if container_kafka
+                      else settings.kafka.connect_mqtt_tls_dir or None)
     kafka = KafkaCluster(
         "kafka",
         KafkaClusterArgs(
             settings.kafka, engine(settings.kafka.placement), defaults, jar, extra_plugins,
             expected_classes=(HEALTH_PIPELINE_MQTT_SOURCE_CLASS,) if own_source else (),
+            connector_files=tuple(mqtt.connector_tls_files(MQTT_SOURCE_TLS_DIR)),
         ),
     )
     topics = Topics(
@@ -85,6 +90,10 @@ def main() -> dict[str, pulumi.Output]:
     }
     if settings.mqtt.mode is Mode.CONTAINER:
         outputs["mqttCaCertificate"] = mqtt.ca_certificate
+    if mqtt.connector_tls and not container_kafka:
+        # For the operator to place on the external Connect workers (kafkaConnectMqttTlsDir).
+        outputs["mqttConnectorCertificate"] = mqtt.connector_tls.certificate_pem
+        outputs["mqttConnectorKey"] = mqtt.connector_tls.private_key_pem
     if settings.lenses.mode is not Mode.DISABLED:
         lenses = Lenses(
             "lenses",
@@ -159,12 +168,14 @@ def main() -> dict[str, pulumi.Output]:
             connect_url=kafka.connect_url,
             client_id=f"{settings.name_prefix}-mqtt-source",
             mqtt_source=settings.kafka.mqtt_source,
-            # This project's source takes the broker's CA, so it uses TLS even where a plain
-            # listener exists; the others use TLS where no plain listener does.
-            mqtt_url=mqtt.url_for(connect_host, tls=own_source),
+            # This project's source (the CA in its config) and Stream Reactor's with its files
+            # use TLS even where a plain listener exists; Camel's where no plain one does.
+            mqtt_url=mqtt.url_for(connect_host, tls=own_source or (
+                stream_reactor and source_tls_dir is not None)),
             mqtt_username=mqtt.connector_username,
             mqtt_password=mqtt.connector_password,
             mqtt_ca_pem=mqtt.ca_certificate,
+            mqtt_tls_dir=source_tls_dir if mqtt.connector_tls else None,
             schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
             buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
                               sf.buffer_size_bytes),

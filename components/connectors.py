@@ -187,7 +187,10 @@ class StreamConnectorsArgs:
     """None when the stack has Snowflake off: then there is no sink."""
     mqtt_ca_pem: Input[str] = ""
     """The CA the broker's certificate chains to, for a TLS mqtt_url (this project's source
-    takes it in its config; the others trust their worker JVM's truststore)."""
+    takes it in its config)."""
+    mqtt_tls_dir: str | None = None
+    """Where Stream Reactor's source finds its TLS files on the workers; None: it trusts the
+    worker JVM's truststore."""
     after: tuple[pulumi.Resource, ...] = ()
     """What every connector waits for (the topics); a component's own depends_on does not
     reach its children."""
@@ -206,7 +209,8 @@ class StreamConnectors(pulumi.ComponentResource):
         # here and each secret value stays a secret of its own.
         source_config = mqtt_source_config(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
                                            args.mqtt_username, args.mqtt_password,
-                                           args.client_id, args.mqtt_ca_pem)
+                                           args.client_id, args.mqtt_ca_pem,
+                                           args.mqtt_tls_dir)
         connectors = [
             Connector(
                 f"{name}-mqtt-source",

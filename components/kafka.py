@@ -111,6 +111,9 @@ class KafkaClusterArgs:
     expected_classes: tuple[str, ...] = ()
     """Connector classes Connect must list before the container counts as healthy, besides
     the Snowflake sink."""
+    connector_files: tuple[docker.ContainerUploadArgs, ...] = ()
+    """Files the connectors read on the worker in container mode (the MQTT source's TLS
+    files)."""
 
 
 def _flag(value: bool) -> str:
@@ -149,7 +152,8 @@ class KafkaCluster(pulumi.ComponentResource):
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
             self._run(name, s, s.placement, args.engine, args.defaults,
-                      (args.snowflake_jar, *args.extra_plugins), args.expected_classes)
+                      (args.snowflake_jar, *args.extra_plugins), args.expected_classes,
+                      args.connector_files)
         self.provider = self._kafka_provider(name, s)
         self.register_outputs(
             {
@@ -213,6 +217,7 @@ class KafkaCluster(pulumi.ComponentResource):
         defaults: ContainerDefaults,
         jars: tuple[ConnectorJar, ...],
         expected_classes: tuple[str, ...],
+        connector_files: tuple[docker.ContainerUploadArgs, ...],
     ) -> None:
         alias = placement.alias
         address = placement.docker_host.address
@@ -266,7 +271,7 @@ class KafkaCluster(pulumi.ComponentResource):
                         permissions="0644",
                     )
                     for jar in jars
-                ],
+                ] + list(connector_files),
                 healthcheck=Healthcheck(
                     command=["CMD-SHELL", probe],
                     interval="10s",

@@ -27,9 +27,10 @@ from components.render.mosquitto import (
     render_password_file,
 )
 from components.settings import ContainerPlacement, DockerHost, Mode, MqttSettings
-from components.tls import generate_server_tls
+from components.tls import generate_client_tls, generate_server_tls
 
-__all__ = ["HEALTH_USERNAME", "MqttBroker", "MqttBrokerArgs", "container_layout"]
+__all__ = ["HEALTH_USERNAME", "MQTT_SOURCE_TLS_DIR", "MqttBroker", "MqttBrokerArgs",
+           "container_layout"]
 
 BROKER_PORT = 1883
 WEBSOCKET_PORT = 9001
@@ -38,6 +39,8 @@ SECURE_WEBSOCKET_PORT = 9443
 LOOPBACK = "127.0.0.1"
 HEALTH_USERNAME = "healthcheck"
 """Broker user of the container healthcheck; it may only read the broker's uptime."""
+MQTT_SOURCE_TLS_DIR = "/connectors/mqtt-tls"
+"""Where fast-data-dev's Connect worker finds Stream Reactor's TLS files."""
 HEALTH_CONFIG_HOME = "/mosquitto/health"
 """XDG_CONFIG_HOME of the healthcheck: mosquitto_sub reads its login from the file there."""
 
@@ -68,6 +71,9 @@ class MqttBrokerArgs:
     engine: DockerEngine | None
     """The engine the broker runs on; None in external mode."""
     defaults: ContainerDefaults
+    connector_client_certificate: bool = False
+    """Make a client certificate for the MQTT source (Stream Reactor's insists on one; the
+    broker never asks for it)."""
 
 
 class MqttBroker(pulumi.ComponentResource):
@@ -108,6 +114,9 @@ class MqttBroker(pulumi.ComponentResource):
             if args.engine is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine")
             self._run(name, s, s.placement, args.engine, args.defaults)
+        self.connector_tls = (generate_client_tls(f"{name}-connector-tls", self,
+                                                  "health-pipeline MQTT source")
+                              if args.connector_client_certificate and s.placement else None)
         self.register_outputs(
             {
                 "url": self.url,
@@ -119,6 +128,18 @@ class MqttBroker(pulumi.ComponentResource):
                 "connectorPassword": self.connector_password,
             }
         )
+
+    def connector_tls_files(self, directory: str) -> list[docker.ContainerUploadArgs]:
+        """The broker's CA and the connector's client certificate and key, as Stream
+        Reactor's source reads them (STREAM_REACTOR_TLS_FILES) from `directory`."""
+        if self.connector_tls is None:
+            return []
+        files = {"ca.pem": (self.ca_certificate, "0644"),
+                 "client.pem": (self.connector_tls.certificate_pem, "0644"),
+                 "client.key": (self.connector_tls.private_key_pem, "0600")}
+        return [docker.ContainerUploadArgs(file=f"{directory}/{file}", content=content,
+                                           permissions=mode)
+                for file, (content, mode) in files.items()]
 
     def url_for(self, consumer: DockerHost | None, tls: bool = False) -> str:
         """The broker URL for a client on Docker engine `consumer` (None: not in Docker here):

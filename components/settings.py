@@ -177,6 +177,8 @@ class KafkaSettings:
     running_sample_data: bool
     run_tests: bool
     mqtt_source: MqttSource
+    connect_mqtt_tls_dir: str
+    """External Connect with Stream Reactor: where its workers hold the MQTT TLS files."""
     broker_count: int
     bootstrap_servers: tuple[str, ...]
     """External mode: the cluster's bootstrap servers (`host:port`)."""
@@ -752,6 +754,9 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         running_sample_data=r.boolean("kafkaRunningSampleData"),
         run_tests=r.boolean("kafkaRunTests"),
         mqtt_source=mqtt_source,
+        connect_mqtt_tls_dir=r.text(
+            "kafkaConnectMqttTlsDir",
+            lambda v: None if v.startswith("/") else "must be an absolute path on the workers"),
         broker_count=broker_count,
         bootstrap_servers=servers,
         security_protocol=protocol if external else "PLAINTEXT",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
-__all__ = ["CA_VALIDITY_HOURS", "SERVER_RENEWAL_HOURS", "SERVER_VALIDITY_HOURS", "ServerTls",
-           "generate_server_tls", "split_names"]
+__all__ = ["CA_VALIDITY_HOURS", "SERVER_RENEWAL_HOURS", "SERVER_VALIDITY_HOURS", "ClientTls",
+           "ServerTls", "generate_client_tls", "generate_server_tls", "split_names"]
 
 CA_VALIDITY_HOURS = 10 * 365 * 24
 SERVER_VALIDITY_HOURS = 365 * 24
@@ -86,3 +86,28 @@ def generate_server_tls(
         opts=child,
     )
     return ServerTls(certificate.cert_pem, pulumi.Output.secret(key.private_key_pem), ca.cert_pem)
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    certificate_pem: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]
+    """Secret; PKCS#1 RSA ("BEGIN RSA PRIVATE KEY"), which every PEM reader takes."""
+
+
+def generate_client_tls(name: str, parent: pulumi.Resource, common_name: str) -> ClientTls:
+    """A self-signed client certificate (RSA 2048), for a client that insists on presenting
+    one although the server never asks for it (Stream Reactor's MQTT source)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    key = tls.PrivateKey(f"{name}-key", algorithm="RSA", rsa_bits=2048, opts=child)
+    certificate = tls.SelfSignedCert(
+        f"{name}-certificate",
+        private_key_pem=key.private_key_pem,
+        subject=tls.SelfSignedCertSubjectArgs(common_name=common_name,
+                                              organization="health-pipeline"),
+        validity_period_hours=SERVER_VALIDITY_HOURS,
+        early_renewal_hours=SERVER_RENEWAL_HOURS,
+        allowed_uses=["digital_signature", "key_encipherment", "client_auth"],
+        opts=child,
+    )
+    return ClientTls(certificate.cert_pem, pulumi.Output.secret(key.private_key_pem))

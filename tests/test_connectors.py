@@ -11,7 +11,7 @@ from components.render.connectors import (
 from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS
 from policies.guardrails import CREDENTIAL_CONFIG
-from tests.harness import PROJECT, ProgramRun, run_program
+from tests.harness import PROJECT, ProgramRun, run_program, unwrap
 
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
 
@@ -34,9 +34,10 @@ def test_connectors_are_managed_through_the_stack_connect_url(run: ProgramRun) -
 def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> None:
     source = _connector(run, "mqtt-source")
     config = source.get("config")
-    # dev's plain listener on the stack network; prod has only TLS (the workers' JVM trusts
-    # the broker's CA: Stream Reactor takes no CA alone).
-    hosts = {"dev": "tcp://mosquitto:1883", "prod": "ssl://mqtt.health.internal:8883"}
+    # TLS in both: on dev's stack network with the files the program places on fast-data-dev;
+    # prod's external workers trust the broker's CA in their JVM unless
+    # kafkaConnectMqttTlsDir says where the operator put the files.
+    hosts = {"dev": "ssl://mosquitto:8883", "prod": "ssl://mqtt.health.internal:8883"}
     assert source.get("name") == config["name"] == "health_mqtt_source"
     assert config["connector.class"] == (
         "io.lenses.streamreactor.connect.mqtt.source.MqttSourceConnector"
@@ -54,6 +55,36 @@ def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> 
     )
     assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+    tls = {k: v for k, v in config.items() if k.startswith("connect.mqtt.ssl.")}
+    assert tls == ({"connect.mqtt.ssl.ca.cert": "/connectors/mqtt-tls/ca.pem",
+                    "connect.mqtt.ssl.cert": "/connectors/mqtt-tls/client.pem",
+                    "connect.mqtt.ssl.key": "/connectors/mqtt-tls/client.key"}
+                   if run.stack == "dev" else {})
+
+
+def test_stream_reactor_reads_its_tls_files_where_fast_data_dev_has_them(dev) -> None:
+    """Stream Reactor's source takes a CA, a client certificate and its key as files, all
+    three (MqttSourceSettings); the program uploads the broker's CA and a client certificate
+    of the connector's own into the Connect container."""
+    kafka = dev.container("kafka")
+    files = {unwrap(u["file"]): u for u in unwrap(kafka.inputs["uploads"])
+             if unwrap(u["file"]).startswith("/connectors/mqtt-tls/")}
+    assert set(files) == {"/connectors/mqtt-tls/ca.pem", "/connectors/mqtt-tls/client.pem",
+                          "/connectors/mqtt-tls/client.key"}
+    assert unwrap(files["/connectors/mqtt-tls/ca.pem"]["content"]) == (
+        dev.outputs["mqttCaCertificate"][0])
+    assert files["/connectors/mqtt-tls/client.key"]["permissions"] == "0600"
+    assert unwrap(files["/connectors/mqtt-tls/client.key"]["content"]).startswith(
+        "-----BEGIN RSA PRIVATE KEY-----")
+
+
+def test_external_workers_read_the_files_where_their_operator_put_them(prod) -> None:
+    run = run_program("prod", {f"{PROJECT}:kafkaConnectMqttTlsDir": "/etc/kafka/mqtt"})
+    config = _connector(run, "mqtt-source").get("config")
+    assert config["connect.mqtt.ssl.ca.cert"] == "/etc/kafka/mqtt/ca.pem"
+    assert config["connect.mqtt.ssl.key"] == "/etc/kafka/mqtt/client.key"
+    value, secret = run.outputs["mqttConnectorKey"]
+    assert secret and value.startswith("-----BEGIN RSA PRIVATE KEY-----")
 
 
 def _source_with(stack: str, implementation: str) -> tuple[ProgramRun, dict[str, str]]:

@@ -101,7 +101,8 @@ def test_a_brought_certificate_replaces_the_generated_one(tmp_path) -> None:
          f"{PROJECT}:mqttTlsCaFile": str(tmp_path / "ca.pem")},
         user_secrets={**USER_SECRETS["dev"], "mqttTlsPrivateKey": key},
     )
-    assert not [r for r in run.resources if r.type.startswith(TLS) and r.name.startswith("mqtt")]
+    assert not [r for r in run.resources if r.type.startswith(TLS)
+                and r.name.startswith("mqtt-tls")], "no CA or server certificate generated"
     assert _upload(run, "/mosquitto/certs/server.crt") == certificate
     assert _upload(run, "/mosquitto/certs/server.key") == key
     assert run.outputs["mqttCaCertificate"] == (ca.pem, False)

@@ -54,6 +54,9 @@ MQTT_TLS = {
     ("tls:index/privateKey:PrivateKey", "mqtt-tls-key"),
     ("tls:index/certRequest:CertRequest", "mqtt-tls-request"),
     ("tls:index/locallySignedCert:LocallySignedCert", "mqtt-tls-certificate"),
+    # Stream Reactor's source insists on a client certificate of its own.
+    ("tls:index/privateKey:PrivateKey", "mqtt-connector-tls-key"),
+    ("tls:index/selfSignedCert:SelfSignedCert", "mqtt-connector-tls-certificate"),
 }
 MQTT = {
     *MQTT_TLS,
@@ -277,7 +280,9 @@ def test_prod_protects_stateful_resources_and_dev_does_not(runs) -> None:
 
 
 def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: ProgramRun) -> None:
-    https = {"lensesCaCertificate", "metabaseCaCertificate"} if run.stack == "prod" else set()
+    # prod's Connect is external: its operator places the Stream Reactor source's TLS files.
+    https = {"lensesCaCertificate", "metabaseCaCertificate", "mqttConnectorCertificate",
+             "mqttConnectorKey"} if run.stack == "prod" else set()
     assert set(run.outputs) == https | {
         "mqttUrl", "mqttWebsocketUrl", "mqttCaCertificate", "mqttDeviceUsername",
         "mqttDevicePassword",
@@ -289,7 +294,7 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "snowflakePrivateKey", "connectors", "sqlProcessors",
     }
     # The snowflake SDK marks every login name secret itself.
-    secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey"))}
+    secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey", "Key"))}
     secret_keys.add("snowflakeUser")
     for key, (value, secret) in run.outputs.items():
         assert value not in (None, ""), f"{run.stack}: output {key} is empty"

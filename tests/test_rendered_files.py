@@ -118,8 +118,9 @@ def test_rendered_files_are_byte_identical_across_runs(dev_twice) -> None:
                 assert upload["content"].encode() == again.encode(), upload["file"]
                 files += 1
     # Mosquitto's conf, ACL, password file, certificate, key, CA and healthcheck login;
-    # Postgres's and Metabase's password files; HQ's config; the agent's conf and provisioning.
-    assert files == 12
+    # Postgres's and Metabase's password files; HQ's config; the agent's conf and provisioning;
+    # Stream Reactor's TLS files on fast-data-dev.
+    assert files == 15
 
 
 def test_hq_config_has_database_admin_and_eula(dev: ProgramRun) -> None:

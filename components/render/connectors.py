@@ -16,6 +16,7 @@ __all__ = [
     "MQTT_SOURCE_CLASS",
     "SECRET_CONFIG_KEYS",
     "SNOWFLAKE_SINK_CLASS",
+    "STREAM_REACTOR_TLS_FILES",
     "SinkBuffer",
     "mqtt_source_config",
     "snowflake_sink_config",
@@ -38,6 +39,9 @@ V = TypeVar("V")
 """A value the renderers place in a config unchanged, never format: a str, or a Pulumi Output
 of one (the program passes its credentials so, and each stays a secret of its own)."""
 
+STREAM_REACTOR_TLS_FILES = {"ca.cert": "ca.pem", "cert": "client.pem", "key": "client.key"}
+"""Stream Reactor's TLS keys and the files in the connector's TLS directory they name."""
+
 SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password", "mqtt.password",
                       "snowflake.private.key", "snowflake.private.key.passphrase")
 """Keys whose values are masked in every message the connectors provider writes."""
@@ -51,21 +55,27 @@ def mqtt_source_config(
     password: V,
     client_id: str,
     ca_pem: V = "",
+    tls_dir: str | None = None,
 ) -> dict[str, str | V]:
     """The MQTT source that copies `health/device_data` into device_data, for the chosen
     implementation; each subscribes as the connector user with QoS 1. Over TLS, this project's
-    connector trusts `ca_pem` (the broker's CA) and checks the broker's name; Stream Reactor's
-    and Camel's take no CA of their own here (Stream Reactor's needs a CA, a client certificate
-    and a key as files together; Camel's kamelet has no TLS keys), so they trust what the
-    Connect worker's JVM trusts (javax.net.ssl.trustStore)."""
+    connector trusts `ca_pem` (the broker's CA) and checks the broker's name. Stream Reactor's
+    takes the CA, a client certificate and its key as files, all three or none
+    (MqttSourceSettings): with `tls_dir` they are `ca.pem`, `client.pem` and `client.key`
+    there, else it trusts the Connect worker's JVM truststore. Camel's kamelet has no TLS keys:
+    it trusts the worker's JVM."""
     render = {
         MqttSource.STREAM_REACTOR: _stream_reactor_source,
         MqttSource.CAMEL: _camel_source,
         MqttSource.HEALTH_PIPELINE: _health_pipeline_source,
     }[kind]
-    tls = {"mqtt.ssl.ca.pem": ca_pem} if (
-        kind is MqttSource.HEALTH_PIPELINE and parse_mqtt_url(mqtt_url, MQTT_SCHEMES).tls
-        and ca_pem) else {}
+    over_tls = parse_mqtt_url(mqtt_url, MQTT_SCHEMES).tls
+    tls: dict[str, str | V] = {}
+    if over_tls and kind is MqttSource.HEALTH_PIPELINE and ca_pem:
+        tls = {"mqtt.ssl.ca.pem": ca_pem}
+    elif over_tls and kind is MqttSource.STREAM_REACTOR and tls_dir:
+        tls = {f"connect.mqtt.ssl.{key}": f"{tls_dir}/{file}"
+               for key, file in STREAM_REACTOR_TLS_FILES.items()}
     return {
         "name": name,
         "tasks.max": "1",
