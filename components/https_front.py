@@ -61,9 +61,13 @@ def run_https_front(
 ) -> HttpsEndpoint:
     """The proxy container `<role>-https`, publishing `host_port` with TLS, forwarding to
     `upstream` (alias:port on the engine's network)."""
-    tls = generate_server_tls(
-        f"{name}-{role}-https", component, f"health-pipeline {role}",
-        [*front.server_names, docker_host.address, "localhost", "127.0.0.1"])
+    if front.brought:
+        certificate, key, ca = front.brought.as_outputs()
+    else:
+        tls = generate_server_tls(
+            f"{name}-{role}-https", component, f"health-pipeline {role}",
+            [*front.server_names, docker_host.address, "localhost", "127.0.0.1"])
+        certificate, key, ca = tls.certificate_pem, tls.private_key_pem, tls.ca_pem
     layout = ProxyLayout(upstream=upstream, port=PROXY_PORT)
     proxy = run_container(
         component,
@@ -78,9 +82,9 @@ def run_https_front(
             uploads=[
                 docker.ContainerUploadArgs(file=CONF_PATH, content=render_proxy_conf(layout),
                                            permissions="0644"),
-                docker.ContainerUploadArgs(file=layout.certificate_file,
-                                           content=tls.certificate_pem, permissions="0644"),
-                docker.ContainerUploadArgs(file=layout.key_file, content=tls.private_key_pem,
+                docker.ContainerUploadArgs(file=layout.certificate_file, content=certificate,
+                                           permissions="0644"),
+                docker.ContainerUploadArgs(file=layout.key_file, content=key,
                                            permissions="0600"),
             ],
             # The listening socket, with bash's /dev/tcp (the image is Debian-based and has
@@ -90,5 +94,4 @@ def run_https_front(
             depends_on=depends_on,
         ),
     )
-    return HttpsEndpoint(f"https://{docker_host.address}:{host_port}", tls.ca_pem,
-                         proxy.container)
+    return HttpsEndpoint(f"https://{docker_host.address}:{host_port}", ca, proxy.container)

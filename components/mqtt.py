@@ -190,9 +190,7 @@ class MqttBroker(pulumi.ComponentResource):
         )
         layout = container_layout(s.plaintext)
         if s.brought_tls:
-            certificate, key, ca = (pulumi.Output.from_input(s.brought_tls.certificate_pem),
-                                    pulumi.Output.secret(s.brought_tls.private_key),
-                                    pulumi.Output.from_input(s.brought_tls.ca_pem))
+            certificate, key, ca = s.brought_tls.as_outputs()
         else:
             generated = generate_server_tls(
                 f"{name}-tls", self, "health-pipeline MQTT broker",

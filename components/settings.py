@@ -141,6 +141,11 @@ class BroughtTls:
     ca_pem: str
     """What clients trust: the CA bundle that issued the certificate."""
 
+    def as_outputs(self) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+        """(certificate, secret key, CA), as the generated ones come."""
+        return (pulumi.Output.from_input(self.certificate_pem),
+                pulumi.Output.secret(self.private_key), pulumi.Output.from_input(self.ca_pem))
+
 
 @dataclass(frozen=True)
 class MqttSettings:
@@ -276,6 +281,8 @@ class HttpsFront:
     image: str
     server_names: tuple[str, ...]
     """Names and addresses for the generated certificate, beside the Docker host's."""
+    brought: BroughtTls | None = None
+    """A certificate the user brings instead."""
 
 
 @dataclass(frozen=True)
@@ -442,6 +449,8 @@ SECRET_KEYS = (
     "lensesAdminPassword",
     "lensesHqAgentsTruststorePassword",
     "mqttTlsPrivateKey",
+    "lensesTlsPrivateKey",
+    "metabaseTlsPrivateKey",
     "snowflakeAdminPrivateKey",
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
@@ -660,7 +669,7 @@ def _load_mqtt(r: _Reader, docker_host: str) -> MqttSettings:
         secure_websocket_port=r.port("mqttSecureWebsocketPort"),
         plaintext=r.boolean("mqttPlaintext"),
         tls_server_names=names,
-        brought_tls=_load_brought_tls(r),
+        brought_tls=_load_brought_tls(r, "mqtt"),
         endpoint=endpoint,
         device_username=users["mqttDeviceUsername"],
         connector_username=users["mqttConnectorUsername"],
@@ -681,35 +690,31 @@ def _ip_problem(text: str) -> str | None:
     return None
 
 
-def _load_brought_tls(r: _Reader) -> BroughtTls | None:
-    """mqttTlsCertificateFile, mqttTlsCaFile and the secret mqttTlsPrivateKey, all or none."""
-    cert_text, ca_text = r.raw("mqttTlsCertificateFile"), r.raw("mqttTlsCaFile")
+def _load_brought_tls(r: _Reader, service: str) -> BroughtTls | None:
+    """`<service>TlsCertificateFile`, `<service>TlsCaFile` and the secret
+    `<service>TlsPrivateKey`, all or none."""
+    cert_key, ca_key, private_key = (f"{service}TlsCertificateFile", f"{service}TlsCaFile",
+                                     f"{service}TlsPrivateKey")
+    cert_text, ca_text = r.raw(cert_key), r.raw(ca_key)
     if not cert_text:
         if ca_text:
-            r.fail("mqttTlsCaFile", ca_text, "is only used with mqttTlsCertificateFile (a "
-                   "certificate you bring); without one the program generates a CA")
+            r.fail(ca_key, ca_text, f"is only used with {cert_key} (a certificate you bring); "
+                   "without one the program generates a CA")
         return None
-    key = r.secret("mqttTlsPrivateKey", "mqttTlsCertificateFile is set (its private key)",
-                   how=" < server.key")
+    key = r.secret(private_key, f"{cert_key} is set (its private key)", how=" < server.key")
     if not ca_text:
-        r.fail("mqttTlsCertificateFile", cert_text,
-               "needs mqttTlsCaFile: the CA bundle devices and connectors trust")
-    certificate = ca = None
-    for key_name, text in (("mqttTlsCertificateFile", cert_text), ("mqttTlsCaFile", ca_text)):
+        r.fail(cert_key, cert_text, f"needs {ca_key}: the CA bundle its clients trust")
+    pems: dict[str, str] = {}
+    for name, text in ((cert_key, cert_text), (ca_key, ca_text)):
         if not text:
             continue
         try:
-            pem = load_ca_bundle(_project_path(text))
+            pems[name] = load_ca_bundle(_project_path(text))
         except KeyFileError as error:
-            r.fail(key_name, text, f"{error} (a path, relative to the project or absolute)")
-            continue
-        if key_name == "mqttTlsCertificateFile":
-            certificate = pem
-        else:
-            ca = pem
-    if certificate is None or ca is None or key is None:
+            r.fail(name, text, f"{error} (a path, relative to the project or absolute)")
+    if len(pems) < 2 or key is None:
         return None
-    return BroughtTls(certificate, key, ca)
+    return BroughtTls(pems[cert_key], key, pems[ca_key])
 
 
 def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
@@ -1011,9 +1016,13 @@ def _load_https_front(r: _Reader, service: str, mode: Mode) -> HttpsFront | None
         if not _SERVER_NAME.match(name) and _ip_problem(name):
             r.fail(f"{service}TlsServerNames", name,
                    "each entry must be a DNS name or an IP address")
+    brought = _load_brought_tls(r, service)
     if not on or mode is not Mode.CONTAINER:
+        if brought:
+            r.fail(f"{service}TlsCertificateFile", r.raw(f"{service}TlsCertificateFile"),
+                   f"is only used with {service}Https true (container mode)")
         return None
-    return HttpsFront(r.image("httpsProxyImage"), names)
+    return HttpsFront(r.image("httpsProxyImage"), names, brought)
 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

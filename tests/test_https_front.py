@@ -6,7 +6,8 @@ from __future__ import annotations
 import yaml
 from cryptography import x509
 
-from tests.harness import PROJECT, ProgramRun, run_program, unwrap
+from devtools.certs import TestCa
+from tests.harness import PROJECT, USER_SECRETS, ProgramRun, run_program, unwrap
 
 FRONTS = {"lenses-hq": ("lenses-hq:9991", 9991), "metabase": ("metabase:3000", 3000)}
 
@@ -74,3 +75,32 @@ def test_dev_has_no_front_unless_asked(dev) -> None:
     request = fronted.one("tls:index/certRequest:CertRequest", "lenses-lenses-hq-https-request")
     assert request.get("dnsNames") == ["hq.example.org", "localhost"]
     assert request.get("ipAddresses") == ["127.0.0.1"]
+
+
+def test_a_brought_certificate_serves_the_front_instead(tmp_path) -> None:
+    ca = TestCa.create("hospital CA")
+    certificate, key = ca.server("hq.hospital.example")
+    (tmp_path / "hq.pem").write_text(certificate)
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    run = run_program(
+        "prod",
+        {f"{PROJECT}:lensesTlsCertificateFile": str(tmp_path / "hq.pem"),
+         f"{PROJECT}:lensesTlsCaFile": str(tmp_path / "ca.pem")},
+        user_secrets={**USER_SECRETS["prod"], "lensesTlsPrivateKey": key},
+    )
+    assert not [r for r in run.resources if r.name.startswith("lenses-lenses-hq-https-")
+                and r.type.startswith("tls:")]
+    assert unwrap(run.upload("lenses-hq-https", "/etc/nginx/tls/server.crt")["content"]) == (
+        certificate)
+    assert run.outputs["lensesCaCertificate"] == (ca.pem, False)
+
+
+def test_a_brought_front_certificate_without_the_front_is_refused(tmp_path) -> None:
+    from tests.test_settings import problems
+    ca = TestCa.create()
+    (tmp_path / "hq.pem").write_text(ca.server("hq.example")[0])
+    (tmp_path / "ca.pem").write_text(ca.pem)
+    found = problems("dev", {"lensesTlsCertificateFile": str(tmp_path / "hq.pem"),
+                             "lensesTlsCaFile": str(tmp_path / "ca.pem")},
+                     {**USER_SECRETS["dev"], "lensesTlsPrivateKey": "k"})
+    assert len(found) == 1 and "is only used with lensesHttps true" in found[0], found

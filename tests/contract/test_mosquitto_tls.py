@@ -111,7 +111,11 @@ def test_the_healthcheck_passes_with_its_login_file_and_fails_without(dev, tls_o
         done.stderr)
 
 
-def test_the_mqtt_tls_listener_takes_tls_1_2_or_later_only(tls_only) -> None:
-    assert negotiated_tls(tls_only.tls_port, "tls1_2") == "TLSv1.2"
-    assert negotiated_tls(tls_only.tls_port, "tls1_3") == "TLSv1.3"
-    assert negotiated_tls(tls_only.tls_port, "tls1_1") is None, "TLS 1.1 must be refused"
+@pytest.mark.parametrize("listener", ["tls_port", "secure_websocket_port"])
+def test_the_tls_listeners_take_tls_1_2_or_later_only(tls_only, listener) -> None:
+    """The MQTT one by its tls_version; the websockets one, which takes no tls_version
+    (mosquitto.conf(5)), by its TLS library's defaults, checked here all the same."""
+    port = getattr(tls_only, listener)
+    assert negotiated_tls(port, "tls1_2") == "TLSv1.2"
+    assert negotiated_tls(port, "tls1_3") == "TLSv1.3"
+    assert negotiated_tls(port, "tls1_1") is None, "TLS 1.1 must be refused"
