@@ -425,3 +425,29 @@ def run_program(
 
     _sync_await(run_pulumi_func(program))
     return ProgramRun(stack, monitor.registered, resolved)
+
+
+@dataclass(frozen=True)
+class BroughtCertificate:
+    """A server certificate a user brings for `service` (mqtt, lenses, metabase): its files
+    and the settings that name them."""
+
+    certificate: str
+    key: str
+    ca: str
+    overrides: dict[str, Any]
+    secrets: dict[str, str]
+
+
+def brought_certificate(directory: Path, service: str, host: str,
+                        stack: str = "dev") -> BroughtCertificate:
+    ca = TestCa.create(f"hospital CA for {service}")
+    certificate, key = ca.server(host)
+    (directory / f"{service}.pem").write_text(certificate)
+    (directory / f"{service}-ca.pem").write_text(ca.pem)
+    return BroughtCertificate(
+        certificate, key, ca.pem,
+        {f"{PROJECT}:{service}TlsCertificateFile": str(directory / f"{service}.pem"),
+         f"{PROJECT}:{service}TlsCaFile": str(directory / f"{service}-ca.pem")},
+        {**USER_SECRETS[stack], f"{service}TlsPrivateKey": key},
+    )

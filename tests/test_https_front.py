@@ -3,11 +3,12 @@ proxy publishes their ports with TLS, and everything that talks to HQ trusts the
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from cryptography import x509
 
-from devtools.certs import TestCa
-from tests.harness import PROJECT, USER_SECRETS, ProgramRun, run_program, unwrap
+from components.settings import SettingsError
+from tests.harness import PROJECT, ProgramRun, brought_certificate, run_program, unwrap
 
 FRONTS = {"lenses-hq": ("lenses-hq:9991", 9991), "metabase": ("metabase:3000", 3000)}
 
@@ -78,29 +79,20 @@ def test_dev_has_no_front_unless_asked(dev) -> None:
 
 
 def test_a_brought_certificate_serves_the_front_instead(tmp_path) -> None:
-    ca = TestCa.create("hospital CA")
-    certificate, key = ca.server("hq.hospital.example")
-    (tmp_path / "hq.pem").write_text(certificate)
-    (tmp_path / "ca.pem").write_text(ca.pem)
-    run = run_program(
-        "prod",
-        {f"{PROJECT}:lensesTlsCertificateFile": str(tmp_path / "hq.pem"),
-         f"{PROJECT}:lensesTlsCaFile": str(tmp_path / "ca.pem")},
-        user_secrets={**USER_SECRETS["prod"], "lensesTlsPrivateKey": key},
-    )
+    brought = brought_certificate(tmp_path, "lenses", "hq.hospital.example", "prod")
+    run = run_program("prod", brought.overrides, user_secrets=brought.secrets)
     assert not [r for r in run.resources if r.name.startswith("lenses-lenses-hq-https-")
                 and r.type.startswith("tls:")]
     assert unwrap(run.upload("lenses-hq-https", "/etc/nginx/tls/server.crt")["content"]) == (
-        certificate)
-    assert run.outputs["lensesCaCertificate"] == (ca.pem, False)
+        brought.certificate)
+    assert unwrap(run.upload("lenses-hq-https", "/etc/nginx/tls/server.key")["content"]) == (
+        brought.key)
+    assert run.outputs["lensesCaCertificate"] == (brought.ca, False)
 
 
 def test_a_brought_front_certificate_without_the_front_is_refused(tmp_path) -> None:
-    from tests.test_settings import problems
-    ca = TestCa.create()
-    (tmp_path / "hq.pem").write_text(ca.server("hq.example")[0])
-    (tmp_path / "ca.pem").write_text(ca.pem)
-    found = problems("dev", {"lensesTlsCertificateFile": str(tmp_path / "hq.pem"),
-                             "lensesTlsCaFile": str(tmp_path / "ca.pem")},
-                     {**USER_SECRETS["dev"], "lensesTlsPrivateKey": "k"})
-    assert len(found) == 1 and "is only used with lensesHttps true" in found[0], found
+    brought = brought_certificate(tmp_path, "lenses", "hq.example")
+    with pytest.raises(SettingsError) as caught:
+        run_program("dev", brought.overrides, user_secrets=brought.secrets)
+    (found,) = caught.value.problems
+    assert "lensesTlsCertificateFile" in found and "is only used with lensesHttps true" in found

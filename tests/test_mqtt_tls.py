@@ -8,7 +8,15 @@ from cryptography import x509
 
 from components.tls import CA_VALIDITY_HOURS, SERVER_RENEWAL_HOURS, SERVER_VALIDITY_HOURS
 from devtools.certs import TestCa
-from tests.harness import PROJECT, USER_SECRETS, ProgramRun, contains_secret, run_program, unwrap
+from tests.harness import (
+    PROJECT,
+    USER_SECRETS,
+    ProgramRun,
+    brought_certificate,
+    contains_secret,
+    run_program,
+    unwrap,
+)
 
 TLS = "tls:index/"
 
@@ -91,21 +99,14 @@ def test_the_healthcheck_reads_its_login_from_a_file_not_its_command(run) -> Non
 
 
 def test_a_brought_certificate_replaces_the_generated_one(tmp_path) -> None:
-    ca = TestCa.create("hospital CA")
-    certificate, key = ca.server("mqtt.hospital.example")
-    (tmp_path / "server.pem").write_text(certificate)
-    (tmp_path / "ca.pem").write_text(ca.pem)
-    run = run_program(
-        "dev",
-        {f"{PROJECT}:mqttTlsCertificateFile": str(tmp_path / "server.pem"),
-         f"{PROJECT}:mqttTlsCaFile": str(tmp_path / "ca.pem")},
-        user_secrets={**USER_SECRETS["dev"], "mqttTlsPrivateKey": key},
-    )
+    brought = brought_certificate(tmp_path, "mqtt", "mqtt.hospital.example")
+    certificate, key, ca_pem = brought.certificate, brought.key, brought.ca
+    run = run_program("dev", brought.overrides, user_secrets=brought.secrets)
     assert not [r for r in run.resources if r.type.startswith(TLS)
                 and r.name.startswith("mqtt-tls")], "no CA or server certificate generated"
     assert _upload(run, "/mosquitto/certs/server.crt") == certificate
     assert _upload(run, "/mosquitto/certs/server.key") == key
-    assert run.outputs["mqttCaCertificate"] == (ca.pem, False)
+    assert run.outputs["mqttCaCertificate"] == (ca_pem, False)
 
 
 @pytest.mark.parametrize(("overrides", "secrets", "expected"), [
