@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 
+from components.config_keys import configured_keys, declared_keys, undeclared_problems
 from components.mqtt_urls import MQTT_SCHEMES
 from components.render.keys import (
     KeyFileError,
@@ -608,6 +609,7 @@ class _Reader:
 def load_settings(config: ConfigSource, stack: str) -> Settings:
     """Read and validate every setting; raise SettingsError listing all problems."""
     r = _Reader(config, stack)
+    r.problems += undeclared_problems(config.name, configured_keys(config.name), declared_keys())
     r.plaintext_secrets()
     docker_host = r.text("dockerHost", _docker_host_problem)
 

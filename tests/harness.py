@@ -171,8 +171,9 @@ def merge_config(
     user_secrets: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, str], list[str]]:
     """Stack values (the file plus what a user sets with `pulumi config set`) over Pulumi.yaml
-    defaults, refusing undeclared keys and wrong types as the CLI does. Returns the config map
-    and the keys that are secret."""
+    defaults, refusing wrong types as the CLI does and passing undeclared keys on as it does
+    too (checked with the real CLI 3.274: it neither warns nor drops them; the program
+    refuses them itself). Returns the config map and the keys that are secret."""
     declared = project_config()
     values: dict[str, Any] = {}
     secret_keys: list[str] = []
@@ -183,10 +184,8 @@ def merge_config(
             values[full_key] = value
             continue
         if key not in declared:
-            raise ConfigError(
-                f"Stack '{stack}' uses configuration value '{key}' which is not defined by "
-                "the project configuration"
-            )
+            values[full_key] = value
+            continue
         if isinstance(value, dict) and "secure" in value:
             raise ConfigError(f"{full_key}: give test secrets through user_secrets")
         if not _type_ok(declared[key]["type"], value):

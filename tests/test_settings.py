@@ -249,9 +249,11 @@ def test_duration_rejects_malformed_text(text: str) -> None:
         duration_ms(text)
 
 
-def test_merge_config_refuses_key_not_declared_in_project() -> None:
-    with pytest.raises(ConfigError, match="configuration value 'topicPartition' which is not"):
-        merge_config("dev", {f"{PROJECT}:topicPartition": 3})
+def test_a_key_not_declared_in_the_project_reaches_the_program_which_refuses_it() -> None:
+    config, _ = merge_config("dev", {f"{PROJECT}:topicPartition": 3})
+    assert config[f"{PROJECT}:topicPartition"] == "3"
+    with pytest.raises(SettingsError, match="topicPartition is not a setting of this project"):
+        load("dev", {f"{PROJECT}:topicPartition": 3})
 
 
 @pytest.mark.parametrize("value", ["six", True, 6.0])
@@ -378,3 +380,21 @@ def test_the_ca_and_the_truststore_settings_read_their_files(tmp_path) -> None:
     assert settings.lenses.hq_agents_tls
     assert settings.lenses.hq_agents_truststore == store.read_bytes()
     assert settings.lenses.hq_agents_truststore_password is not None
+
+
+@pytest.mark.parametrize(("key", "hint"), [
+    ("topicPartition", "did you mean health-pipeline:topicPartitions?"),
+    ("mqttTLSPort", "did you mean health-pipeline:mqttTlsPort?"),
+    ("zzzz", "see the settings reference in README.md"),
+])
+def test_an_undeclared_key_is_refused_with_the_nearest_declared_one(key, hint) -> None:
+    """A typo in a stack file would otherwise be ignored, and the stack would get the
+    default (the CLI passes undeclared keys on without a word)."""
+    found = problems("dev", {key: 6})
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PROJECT}:{key} is not a setting of this project"), found
+    assert hint in found[0] and f"pulumi config rm {PROJECT}:{key}" in found[0]
+
+
+def test_keys_of_other_namespaces_are_not_this_projects_to_judge() -> None:
+    load("dev", {"snowflake:role": "X", "docker:host": "unix:///var/run/docker.sock"})
