@@ -20,13 +20,15 @@ from pulumi.dynamic import (
 from components.connect_api import ConnectClient
 from components.dynamic import engine_keyed_diff
 from components.http_api import JsonApi
+from components.kafka import KafkaCluster
+from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
     SinkBuffer,
     mqtt_source_config,
     snowflake_sink_config,
 )
-from components.settings import MqttSource
+from components.settings import Mode, MqttSource, Settings
 from components.snowflake import SnowflakeIngest
 
 __all__ = [
@@ -195,6 +197,42 @@ class StreamConnectorsArgs:
     """What every connector waits for (the topics); a component's own depends_on does not
     reach its children."""
 
+    @classmethod
+    def for_stack(cls, settings: Settings, mqtt: MqttBroker, kafka: KafkaCluster,
+                  snowflake: SnowflakeIngest | None,
+                  after: tuple[pulumi.Resource, ...]) -> StreamConnectorsArgs:
+        """Connect's workers run in the Kafka container (container mode) or in the external
+        cluster. This project's source (the broker's CA in its config) and Stream Reactor's
+        with its TLS files use TLS even where a plain listener exists; Camel's where no plain
+        one does."""
+        k, sf = settings.kafka, settings.snowflake
+        connect_host = k.placement.docker_host if k.placement else None
+        tls_dir = source_tls_dir(settings) if mqtt.connector_tls else None
+        tls = k.mqtt_source is MqttSource.HEALTH_PIPELINE or tls_dir is not None
+        return cls(
+            connect_url=kafka.connect_url,
+            client_id=f"{settings.name_prefix}-mqtt-source",
+            mqtt_source=k.mqtt_source,
+            mqtt_url=mqtt.url_for(connect_host, tls=tls),
+            mqtt_username=mqtt.connector_username,
+            mqtt_password=mqtt.connector_password,
+            schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
+            buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
+                              sf.buffer_size_bytes),
+            snowflake=SnowflakeTarget.of(snowflake) if snowflake else None,
+            mqtt_ca_pem=mqtt.ca_certificate,
+            mqtt_tls_dir=tls_dir,
+            after=after,
+        )
+
+
+def source_tls_dir(settings: Settings) -> str | None:
+    """Where Stream Reactor's source reads its TLS files: placed by the program on
+    fast-data-dev, by the operator on an external cluster (kafkaConnectMqttTlsDir)."""
+    if settings.kafka.mode is Mode.CONTAINER:
+        return MQTT_SOURCE_TLS_DIR
+    return settings.kafka.connect_mqtt_tls_dir or None
+
 
 class StreamConnectors(pulumi.ComponentResource):
     """MQTT -> device_data, and the derived topics -> Snowflake."""
@@ -235,3 +273,6 @@ class StreamConnectors(pulumi.ComponentResource):
         # Known up front; published once every connector exists.
         self.names = pulumi.Output.all(*[c.id for c in connectors]).apply(lambda _: names)
         self.register_outputs({"names": self.names})
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"connectors": self.names}

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
-from components.settings import DockerHost
+from components.settings import ContainerPlacement, DockerHost, Settings
 
 __all__ = [
     "ContainerDefaults",
     "ContainerSpec",
     "DockerEngine",
     "DockerEngineArgs",
+    "DockerEngines",
     "Healthcheck",
     "Port",
     "ServiceContainer",
@@ -64,6 +65,25 @@ class ContainerDefaults:
     publish_ip: str
     wait_timeout: int
     protect: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> ContainerDefaults:
+        return cls(settings.name_prefix, settings.publish_ip, settings.wait_timeout,
+                   settings.protect)
+
+
+class DockerEngines:
+    """One DockerEngine per Docker host the stack's containers run on, named after the host."""
+
+    def __init__(self, hosts: Sequence[DockerHost], name_prefix: str) -> None:
+        self._engines = {
+            host: DockerEngine(f"docker-{host.slug}", DockerEngineArgs(host, name_prefix))
+            for host in hosts
+        }
+
+    def on(self, placement: ContainerPlacement | None) -> DockerEngine | None:
+        """The engine a service runs on; None for a service that runs no container."""
+        return self._engines[placement.docker_host] if placement else None
 
 
 @dataclass(frozen=True)

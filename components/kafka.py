@@ -4,6 +4,7 @@ connector on Connect's plugin path, or an existing cluster."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.settings import ContainerPlacement, DockerHost, KafkaSettings, Mode
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS
+from components.settings import ContainerPlacement, DockerHost, KafkaSettings, Mode, MqttSource
 
 __all__ = [
     "CONNECTOR_JAR_PATH",
@@ -115,6 +117,21 @@ class KafkaClusterArgs:
     """Files the connectors read on the worker in container mode (the MQTT source's TLS
     files)."""
 
+    @classmethod
+    def for_stack(cls, settings: KafkaSettings, engine: DockerEngine | None,
+                  defaults: ContainerDefaults,
+                  connector_files: Sequence[docker.ContainerUploadArgs] = ()) -> KafkaClusterArgs:
+        """In container mode: the Snowflake connector's jar, and this project's MQTT source
+        on the plugin path when it is the chosen source (an external Connect cluster must
+        have its connectors installed)."""
+        if settings.mode is not Mode.CONTAINER:
+            return cls(settings, engine, defaults, None)
+        own = settings.mqtt_source is MqttSource.HEALTH_PIPELINE
+        return cls(settings, engine, defaults, locate_snowflake_jar(),
+                   locate_mqtt_source_plugin() if own else (),
+                   (HEALTH_PIPELINE_MQTT_SOURCE_CLASS,) if own else (),
+                   tuple(connector_files))
+
 
 def _flag(value: bool) -> str:
     return "1" if value else "0"
@@ -184,6 +201,10 @@ class KafkaCluster(pulumi.ComponentResource):
                 additional_secret_outputs=["saslPassword"] if sasl else None,
             ),
         )
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"kafkaBootstrapServers": self.bootstrap_servers,
+                "schemaRegistryUrl": self.schema_registry_url, "connectUrl": self.connect_url}
 
     def endpoints_for(self, consumer: DockerHost | None) -> KafkaEndpoints:
         """Broker, Schema Registry and Connect as a container on `consumer` reaches them."""

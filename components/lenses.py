@@ -269,6 +269,7 @@ class Lenses(pulumi.ComponentResource):
                 depends_on=depends_on,
             ),
         )
+        self._settings = s
         self.register_outputs(
             {
                 "url": self.url,
@@ -277,3 +278,14 @@ class Lenses(pulumi.ComponentResource):
                 "adminPassword": self.admin_password,
             }
         )
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        """HQ's address, the CA of its HTTPS front, and the administrator of our own HQ (an
+        external HQ manages its own)."""
+        outputs: dict[str, pulumi.Output] = {"lensesUrl": self.url}
+        if self._settings.https:
+            outputs["lensesCaCertificate"] = self.ca_certificate
+        if self._settings.mode is Mode.CONTAINER:
+            outputs["lensesAdminUsername"] = self.admin_username
+            outputs["lensesAdminPassword"] = self.admin_password
+        return outputs

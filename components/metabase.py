@@ -126,4 +126,11 @@ class Metabase(pulumi.ComponentResource):
                     docker_host=s.placement.docker_host, host_port=s.port,
                     depends_on=[service.container])
                 self.ca_certificate = front.ca_pem
+        self._https = bool(s.https)
         self.register_outputs({"url": self.url, "caCertificate": self.ca_certificate})
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        outputs: dict[str, pulumi.Output] = {"metabaseUrl": self.url}
+        if self._https:
+            outputs["metabaseCaCertificate"] = self.ca_certificate
+        return outputs

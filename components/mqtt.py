@@ -26,7 +26,14 @@ from components.render.mosquitto import (
     render_conf,
     render_password_file,
 )
-from components.settings import ContainerPlacement, DockerHost, Mode, MqttSettings
+from components.settings import (
+    ContainerPlacement,
+    DockerHost,
+    Mode,
+    MqttSettings,
+    MqttSource,
+    Settings,
+)
 from components.tls import generate_client_tls, generate_server_tls
 
 __all__ = ["HEALTH_USERNAME", "MQTT_SOURCE_TLS_DIR", "MqttBroker", "MqttBrokerArgs",
@@ -74,6 +81,15 @@ class MqttBrokerArgs:
     connector_client_certificate: bool = False
     """Make a client certificate for the MQTT source (Stream Reactor's insists on one; the
     broker never asks for it)."""
+    export_connector_tls: bool = False
+    """Export it too, for an operator to place on external Connect workers."""
+
+    @classmethod
+    def for_stack(cls, settings: Settings, engine: DockerEngine | None,
+                  defaults: ContainerDefaults) -> MqttBrokerArgs:
+        stream_reactor = settings.kafka.mqtt_source is MqttSource.STREAM_REACTOR
+        return cls(settings.mqtt, engine, defaults, connector_client_certificate=stream_reactor,
+                   export_connector_tls=settings.kafka.mode is Mode.EXTERNAL)
 
 
 class MqttBroker(pulumi.ComponentResource):
@@ -100,6 +116,7 @@ class MqttBroker(pulumi.ComponentResource):
         super().__init__("healthpipe:mqtt:MqttBroker", name, None, opts)
         s = args.settings
         self._settings = s
+        self._export_connector_tls = args.export_connector_tls
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
         if s.mode is Mode.EXTERNAL:
@@ -128,6 +145,25 @@ class MqttBroker(pulumi.ComponentResource):
                 "connectorPassword": self.connector_password,
             }
         )
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        """The broker's stack outputs: where devices connect, as whom, and what they trust;
+        the connector's client certificate where an operator must place it (external
+        Connect)."""
+        outputs: dict[str, pulumi.Output] = {
+            "mqttUrl": self.url,
+            "mqttWebsocketUrl": self.websocket_url,
+            "mqttDeviceUsername": self.device_username,
+            "mqttDevicePassword": self.device_password,
+            "mqttConnectorUsername": self.connector_username,
+            "mqttConnectorPassword": self.connector_password,
+        }
+        if self._settings.mode is Mode.CONTAINER:
+            outputs["mqttCaCertificate"] = self.ca_certificate
+        if self.connector_tls and self._export_connector_tls:
+            outputs["mqttConnectorCertificate"] = self.connector_tls.certificate_pem
+            outputs["mqttConnectorKey"] = self.connector_tls.private_key_pem
+        return outputs
 
     def connector_tls_files(self, directory: str) -> list[docker.ContainerUploadArgs]:
         """The broker's CA and the connector's client certificate and key, as Stream

@@ -158,6 +158,11 @@ class PostgresServer(pulumi.ComponentResource):
         )
 
 
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"postgresHost": self.host, "postgresPort": self.port,
+                "postgresAdminUsername": self.admin_username,
+                "postgresAdminPassword": self.admin_password}
+
     def endpoint_for(self, consumer: DockerHost) -> Endpoint:
         """Where a container on `consumer` reaches the server: by alias on the same engine,
         otherwise at the published port (or the managed endpoint)."""

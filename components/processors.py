@@ -197,3 +197,6 @@ class SqlProcessors(pulumi.ComponentResource):
             **{key: processor.processor_id for key, processor in processors.items()}
         )
         self.register_outputs({"processor_ids": self.processor_ids})
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"sqlProcessors": self.processor_ids}

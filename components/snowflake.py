@@ -158,3 +158,9 @@ class SnowflakeIngest(pulumi.ComponentResource):
                 "privateKey": self.private_key,
             }
         )
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"snowflakeUrl": self.url, "snowflakeUser": self.user,
+                "snowflakeDatabase": self.database, "snowflakeSchema": self.schema,
+                "snowflakeRole": self.role, "snowflakeWarehouse": self.warehouse,
+                "snowflakePrivateKey": self.private_key}

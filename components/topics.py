@@ -61,3 +61,6 @@ class Topics(pulumi.ComponentResource):
         }
         self.names = pulumi.Output.all(*[t.name for t in self.topics.values()])
         self.register_outputs({"names": self.names})
+
+    def stack_outputs(self) -> dict[str, pulumi.Output]:
+        return {"topics": self.names}
