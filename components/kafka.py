@@ -142,12 +142,8 @@ class KafkaCluster(pulumi.ComponentResource):
 
     bootstrap_servers: pulumi.Output[list[str]]
     """Brokers as reached from the machine running Pulumi (kafka provider, simulator)."""
-    internal_bootstrap_servers: pulumi.Output[list[str]]
-    """Brokers as reached from containers on the stack network."""
     schema_registry_url: pulumi.Output[str]
-    internal_schema_registry_url: pulumi.Output[str]
     connect_url: pulumi.Output[str]
-    internal_connect_url: pulumi.Output[str]
     provider: pulumi_kafka.Provider
     """Explicit kafka provider for topics; in container mode it waits for the healthy broker."""
 
@@ -160,11 +156,8 @@ class KafkaCluster(pulumi.ComponentResource):
         self._container: docker.Container | None = None
         if s.mode is Mode.EXTERNAL:
             self.bootstrap_servers = pulumi.Output.from_input(list(s.bootstrap_servers))
-            self.internal_bootstrap_servers = self.bootstrap_servers
             self.schema_registry_url = pulumi.Output.from_input(s.schema_registry_url)
-            self.internal_schema_registry_url = self.schema_registry_url
             self.connect_url = pulumi.Output.from_input(s.connect_url)
-            self.internal_connect_url = self.connect_url
         else:
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
@@ -175,11 +168,8 @@ class KafkaCluster(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "bootstrapServers": self.bootstrap_servers,
-                "internalBootstrapServers": self.internal_bootstrap_servers,
                 "schemaRegistryUrl": self.schema_registry_url,
-                "internalSchemaRegistryUrl": self.internal_schema_registry_url,
                 "connectUrl": self.connect_url,
-                "internalConnectUrl": self.internal_connect_url,
             }
         )
 
@@ -302,12 +292,7 @@ class KafkaCluster(pulumi.ComponentResource):
             ),
         ).container
         self.bootstrap_servers = pulumi.Output.from_input([f"{address}:{s.broker_port}"])
-        self.internal_bootstrap_servers = pulumi.Output.from_input([internal])
         self.schema_registry_url = pulumi.Output.from_input(
             f"http://{address}:{s.schema_registry_port}"
         )
-        self.internal_schema_registry_url = pulumi.Output.from_input(
-            f"http://{alias}:{SCHEMA_REGISTRY_PORT}"
-        )
         self.connect_url = pulumi.Output.from_input(f"http://{address}:{s.connect_port}")
-        self.internal_connect_url = pulumi.Output.from_input(f"http://{alias}:{CONNECT_PORT}")

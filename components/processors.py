@@ -196,7 +196,7 @@ class SqlProcessors(pulumi.ComponentResource):
         self.processor_ids = pulumi.Output.all(
             **{key: processor.processor_id for key, processor in processors.items()}
         )
-        self.register_outputs({"processor_ids": self.processor_ids})
+        self.register_outputs({"processorIds": self.processor_ids})
 
     def stack_outputs(self) -> dict[str, pulumi.Output]:
         return {"sqlProcessors": self.processor_ids}
