@@ -29,7 +29,7 @@ from components.lenses_resources import Environment, EnvironmentArgs
 from components.postgres import AppDatabases, PostgresServer
 from components.render.lenses import (
     AgentConnections,
-    DatabaseLogin,
+    DatabaseConnection,
     HqConnection,
     KafkaConnection,
     render_agent_conf,
@@ -111,8 +111,9 @@ class Lenses(pulumi.ComponentResource):
         def login(database: str, ca_path: str):
             creds = args.databases.logins[database]
             return creds.password.apply(
-                lambda pw: DatabaseLogin(pg.host, pg.port, creds.database, creds.username, pw,
-                                         args.postgres.sslmode, ca_path if ca_pem else None)
+                lambda pw: DatabaseConnection(pg.host, pg.port, creds.database, creds.username,
+                                              pw, args.postgres.sslmode,
+                                              ca_path if ca_pem else None)
             )
 
         def ca_upload(path: str, **owner: str) -> list[docker.ContainerUploadArgs]:

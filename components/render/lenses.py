@@ -20,7 +20,7 @@ from components.settings import MqttSource
 __all__ = [
     "AgentConnections",
     "ConnectorInfo",
-    "DatabaseLogin",
+    "DatabaseConnection",
     "HqConnection",
     "KafkaConnection",
     "render_agent_conf",
@@ -32,7 +32,10 @@ SNOWFLAKE_CONNECTOR_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnecto
 
 
 @dataclass(frozen=True)
-class DatabaseLogin:
+class DatabaseConnection:
+    """How a Lenses component reaches its database, resolved (components.postgres.DatabaseLogin
+    is the login as the program declares it, with its password still an Output)."""
+
     host: str
     port: int
     database: str
@@ -97,7 +100,7 @@ def _dump(document: dict) -> str:
 
 
 def render_hq_config(
-    database: DatabaseLogin,
+    database: DatabaseConnection,
     admin_username: str,
     admin_bcrypt: str,
     accept_eula: bool,
@@ -185,7 +188,7 @@ def _custom_connectors(mqtt_source: MqttSource) -> list[ConnectorInfo]:
 
 
 def render_agent_conf(
-    database: DatabaseLogin, accept_eula: bool, http_port: int, provisioning_dir: str,
+    database: DatabaseConnection, accept_eula: bool, http_port: int, provisioning_dir: str,
     sql_state_dir: str, mqtt_source: MqttSource = MqttSource.STREAM_REACTOR,
 ) -> str:
     """Database (its TLS as JDBC properties), EULA, where provisioning.yaml lives, where the
