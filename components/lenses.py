@@ -51,6 +51,9 @@ AGENT_POSTGRES_CA_PATH = f"{AGENT_SETTINGS_DIR}/postgres-ca.pem"
 AGENT_TRUSTSTORE_PATH = f"{AGENT_SETTINGS_DIR}/hq-truststore.jks"
 AGENT_USER = "65534"
 """The agent drops to nobody:nogroup, which must be able to read its files."""
+AGENT_PORT = 9991
+"""The agent's own HTTP port (lenses.port), which its healthcheck probes; it is the same number
+as HQ's web port by the images' convention, not by any link between the two."""
 AGENT_DATA_DIR = "/data"
 """On the agent's volume."""
 AGENT_SQL_STATE_DIR = f"{AGENT_DATA_DIR}/kafka-streams-state"
@@ -235,7 +238,7 @@ class Lenses(pulumi.ComponentResource):
         )
         agent_conf = pulumi.Output.secret(
             login("agent1", AGENT_POSTGRES_CA_PATH).apply(
-                lambda db: render_agent_conf(db, s.accept_eula, s.HQ_HTTP_PORT,
+                lambda db: render_agent_conf(db, s.accept_eula, AGENT_PORT,
                                              AGENT_SETTINGS_DIR, AGENT_SQL_STATE_DIR,
                                              args.kafka_settings.mqtt_source)
             )
@@ -265,7 +268,7 @@ class Lenses(pulumi.ComponentResource):
                 envs=[f"LENSES_HEAP_OPTS={s.agent_heap_opts}"],
                 volumes={"lenses-agent-data": AGENT_DATA_DIR},
                 uploads=uploads,
-                healthcheck=Healthcheck(command=_agent_probe(s.HQ_HTTP_PORT),
+                healthcheck=Healthcheck(command=_agent_probe(AGENT_PORT),
                                         start_period="60s", retries=30),
                 depends_on=depends_on,
             ),
