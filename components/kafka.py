@@ -203,21 +203,16 @@ class KafkaCluster(pulumi.ComponentResource):
             return KafkaEndpoints(
                 s.bootstrap_servers, s.security_protocol, s.schema_registry_url, s.connect_url
             )
-        if s.placement.docker_host == consumer:
-            alias = s.placement.alias
-            return KafkaEndpoints(
-                (f"{alias}:{s.INTERNAL_LISTENER_PORT}",),
-                "PLAINTEXT",
-                f"http://{alias}:{SCHEMA_REGISTRY_PORT}",
-                f"http://{alias}:{CONNECT_PORT}",
-            )
-        address = s.placement.docker_host.address
-        return KafkaEndpoints(
-            (f"{address}:{s.broker_port}",),
-            "PLAINTEXT",
-            f"http://{address}:{s.schema_registry_port}",
-            f"http://{address}:{s.connect_port}",
-        )
+        broker, registry, connect = (
+            s.placement.reached_from(consumer, internal, published)
+            for internal, published in ((s.INTERNAL_LISTENER_PORT, s.broker_port),
+                                        (SCHEMA_REGISTRY_PORT, s.schema_registry_port),
+                                        (CONNECT_PORT, s.connect_port)))
+        # A consumer elsewhere uses the published broker port, whose listener advertises the
+        # engine's address; one on the same engine the internal listener.
+        return KafkaEndpoints((f"{broker.host}:{broker.port}",), "PLAINTEXT",
+                              f"http://{registry.host}:{registry.port}",
+                              f"http://{connect.host}:{connect.port}")
 
     def _run(
         self,

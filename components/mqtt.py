@@ -184,11 +184,13 @@ class MqttBroker(pulumi.ComponentResource):
         s = self._settings
         if s.placement is None:
             return s.endpoint
-        if s.placement.docker_host == consumer:
-            if s.plaintext and not tls:
-                return f"tcp://{s.placement.alias}:{BROKER_PORT}"
-            return f"ssl://{s.placement.alias}:{TLS_PORT}"
-        return f"ssl://{s.placement.docker_host.address}:{s.tls_port}"
+        # The plain listener is published on loopback only: a consumer on another engine
+        # always uses TLS.
+        if s.placement.docker_host == consumer and s.plaintext and not tls:
+            plain = s.placement.reached_from(consumer, BROKER_PORT, s.port)
+            return f"tcp://{plain.host}:{plain.port}"
+        secure = s.placement.reached_from(consumer, TLS_PORT, s.tls_port)
+        return f"ssl://{secure.host}:{secure.port}"
 
     def _run(
         self,

@@ -167,9 +167,9 @@ class PostgresServer(pulumi.ComponentResource):
         """Where a container on `consumer` reaches the server: by alias on the same engine,
         otherwise at the published port (or the managed endpoint)."""
         placement = self._settings.placement
-        if placement is not None and placement.docker_host == consumer:
-            return Endpoint(placement.alias, CONTAINER_PORT)
-        return self._endpoint
+        if placement is None:
+            return self._endpoint
+        return placement.reached_from(consumer, CONTAINER_PORT, self._settings.port)
 
     @property
     def sslmode(self) -> str:

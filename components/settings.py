@@ -130,6 +130,15 @@ class ContainerPlacement:
     alias: str
     """Stable host name of the container on the stack's Docker network."""
 
+    def reached_from(self, consumer: DockerHost | None, internal_port: int,
+                     published_port: int) -> Endpoint:
+        """Where a container on `consumer` (None: not in Docker on this stack) reaches the
+        service: by its alias and container port on the same engine, else at its engine's
+        address and the published port. Every service uses this one rule."""
+        if self.docker_host == consumer:
+            return Endpoint(self.alias, internal_port)
+        return Endpoint(self.docker_host.address, published_port)
+
 
 @dataclass(frozen=True)
 class BroughtTls:
