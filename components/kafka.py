@@ -20,7 +20,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOWFLAKE_SINK_CLASS
 from components.settings import ContainerPlacement, DockerHost, KafkaSettings, Mode, MqttSource
 
 __all__ = [
@@ -249,8 +249,7 @@ class KafkaCluster(pulumi.ComponentResource):
         plugins = f"curl -fsS http://127.0.0.1:{CONNECT_PORT}/connector-plugins"
         probe = " && ".join([
             f"curl -fsS -o /dev/null http://127.0.0.1:{SCHEMA_REGISTRY_PORT}/subjects",
-            *(f"{plugins} | grep -q {cls}" for cls in ("SnowflakeSinkConnector",
-                                                       *expected_classes)),
+            *(f"{plugins} | grep -q {cls}" for cls in (SNOWFLAKE_SINK_CLASS, *expected_classes)),
         ])
         self._container = run_container(
             self,

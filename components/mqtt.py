@@ -17,6 +17,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.mqtt_urls import MQTT_PORT, MQTTS_PORT, WS_PORT, WSS_PORT
 from components.render.mosquitto import (
     UPTIME_TOPIC,
     MosquittoLayout,
@@ -39,10 +40,8 @@ from components.tls import generate_client_tls, generate_server_tls
 __all__ = ["HEALTH_USERNAME", "MQTT_SOURCE_TLS_DIR", "MqttBroker", "MqttBrokerArgs",
            "container_layout"]
 
-BROKER_PORT = 1883
-WEBSOCKET_PORT = 9001
-TLS_PORT = 8883
-SECURE_WEBSOCKET_PORT = 9443
+BROKER_PORT, WEBSOCKET_PORT = MQTT_PORT, WS_PORT
+TLS_PORT, SECURE_WEBSOCKET_PORT = MQTTS_PORT, WSS_PORT
 LOOPBACK = "127.0.0.1"
 HEALTH_USERNAME = "healthcheck"
 """Broker user of the container healthcheck; it may only read the broker's uptime."""

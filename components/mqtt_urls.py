@@ -7,15 +7,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["BROKER_SCHEMES", "MQTT_SCHEMES", "MqttUrl", "paho_url", "parse_mqtt_url"]
+__all__ = ["BROKER_SCHEMES", "MQTTS_PORT", "MQTT_PORT", "MQTT_SCHEMES", "WSS_PORT", "WS_PORT",
+           "MqttUrl", "paho_url", "parse_mqtt_url"]
 
 MQTT_SCHEMES = ("tcp", "mqtt", "ssl", "mqtts")
 """What a broker endpoint setting and an MQTT source connector take."""
 BROKER_SCHEMES = (*MQTT_SCHEMES, "ws", "wss")
 """What a device (the simulator) may also use."""
 TLS_SCHEMES = ("ssl", "mqtts", "wss")
-DEFAULT_PORTS = {"tcp": 1883, "mqtt": 1883, "ssl": 8883, "mqtts": 8883, "ws": 9001,
-                 "wss": 9443}
+MQTT_PORT, MQTTS_PORT, WS_PORT, WSS_PORT = 1883, 8883, 9001, 9443
+"""The broker's listeners, by convention (and in the program's Mosquitto container)."""
+DEFAULT_PORTS = {"tcp": MQTT_PORT, "mqtt": MQTT_PORT, "ssl": MQTTS_PORT, "mqtts": MQTTS_PORT,
+                 "ws": WS_PORT, "wss": WSS_PORT}
 
 
 @dataclass(frozen=True)

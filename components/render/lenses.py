@@ -14,6 +14,7 @@ import yaml
 from components.render.connectors import (
     CAMEL_MQTT_SOURCE_CLASS,
     HEALTH_PIPELINE_MQTT_SOURCE_CLASS,
+    SNOWFLAKE_SINK_CLASS,
 )
 from components.settings import MqttSource
 
@@ -28,7 +29,6 @@ __all__ = [
     "render_provisioning",
 ]
 
-SNOWFLAKE_CONNECTOR_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,7 @@ class ConnectorInfo:
 
 
 def _custom_connectors(mqtt_source: MqttSource) -> list[ConnectorInfo]:
-    found = [ConnectorInfo(SNOWFLAKE_CONNECTOR_CLASS, "Snowflake Kafka Connector", True,
+    found = [ConnectorInfo(SNOWFLAKE_SINK_CLASS, "Snowflake Kafka Connector", True,
                            "Writes Kafka data into Snowflake for analytics.", "Snowflake")]
     if mqtt_source is MqttSource.HEALTH_PIPELINE:
         found.append(ConnectorInfo(

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from components.mqtt_urls import MQTT_PORT, WS_PORT
 from components.render.tls_files import ServerCertificateFiles
 
 __all__ = [
@@ -37,8 +38,8 @@ class MosquittoLayout(ServerCertificateFiles):
     data_dir: str = "/mosquitto/data"
     log_dir: str = "/mosquitto/log"
     certs_dir: str = "/mosquitto/certs"
-    port: int | None = 1883
-    websocket_port: int | None = 9001
+    port: int | None = MQTT_PORT
+    websocket_port: int | None = WS_PORT
     tls_port: int | None = None
     secure_websocket_port: int | None = None
     bind_address: str | None = None

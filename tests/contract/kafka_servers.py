@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from components.kafka import MQTT_SOURCE_PLUGIN
-from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOWFLAKE_SINK_CLASS
 from tests.contract.servers import binary, free_port
 from tests.harness import ROOT
 
@@ -31,7 +31,7 @@ __all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "SNOWFLAKE_JAR", "SNOWFLAK
 KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
 SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
 
-SNOWFLAKE_SINK = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
+SNOWFLAKE_SINK = SNOWFLAKE_SINK_CLASS
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
 MQTT_SOURCE = HEALTH_PIPELINE_MQTT_SOURCE_CLASS
 
