@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 __all__ = ["ApiError", "JsonApi", "Response", "mask"]
@@ -98,11 +99,9 @@ class JsonApi:
             headers={"Accept": "application/json", "Content-Type": "application/json",
                      **self.headers},
         )
-        context = ssl.create_default_context(cadata=self.ca_pem or None)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:
             with urllib.request.urlopen(request, timeout=self.timeout,  # noqa: S310
-                                        context=context) as reply:
+                                        context=self._tls) as reply:
                 return Response(reply.status, _decode(reply.read()), dict(reply.headers),
                                 tuple(reply.headers.get_all("Set-Cookie") or ()))
         except urllib.error.HTTPError as error:
@@ -121,6 +120,13 @@ class JsonApi:
             else:
                 message = f"could not connect: {reason}"
             raise ApiError(self._masked(f"{method} {self.base_url}{path} {message}")) from None
+
+    @cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """Built once per client: TLS 1.2 or later, trusting `ca_pem` or the system's CAs."""
+        context = ssl.create_default_context(cadata=self.ca_pem or None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
     def _masked(self, text: str) -> str:
         return mask(text, self.secrets)

@@ -17,6 +17,7 @@ __all__ = ["SESSION_COOKIE", "LensesClient", "agent_key_of", "declared_view"]
 SESSION_COOKIE = "session_id"
 """The cookie HQ sets on login; any other cookie it sets is sent back as well."""
 
+ENVIRONMENTS = "/api/v1/environments"
 IN_PROC = {"mode": "IN_PROC"}
 """Processors run inside the agent: the stack provisions no Kubernetes or Connect targets."""
 
@@ -204,9 +205,6 @@ class LensesClient:
             "DELETE", _agent(env, f"api/metadata/topics/{quote(topic, safe='')}"),
             missing_ok=True,
         )
-
-
-ENVIRONMENTS = "/api/v1/environments"
 
 
 def _agent(env: str, path: str) -> str:

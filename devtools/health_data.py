@@ -27,14 +27,16 @@ class _Number(str):
 
 
 @cache
-def _schema(path: Path) -> tuple[Any, dict[str, str]]:
+def _schema(path: Path) -> tuple[Any, dict[str, str], dict[str, Any]]:
+    """The parsed record schema, each field's type name, and each field's parsed schema."""
     raw = json.loads(path.read_text(encoding="utf-8"))
-    return parse_schema(raw), {f["name"]: f["type"] for f in raw["fields"]}
+    return (parse_schema(raw), {f["name"]: f["type"] for f in raw["fields"]},
+            {f["name"]: parse_schema(f["type"]) for f in raw["fields"]})
 
 
-def _field_problem(name: str, kind: Any, value: Any) -> str | None:
+def _field_problem(name: str, parsed: Any, value: Any) -> str | None:
     try:
-        validate(value, parse_schema(kind), field=name, raise_errors=True)
+        validate(value, parsed, field=name, raise_errors=True)
     except ValidationError as error:
         return "; ".join(str(e) for e in error.errors)
     return None
@@ -42,7 +44,7 @@ def _field_problem(name: str, kind: Any, value: Any) -> str | None:
 
 def conformance_problems(text: str | bytes, schema: Path = DEVICE_VALUE_SCHEMA) -> list[str]:
     """What is wrong with one message's JSON text; empty when it conforms."""
-    parsed_schema, types = _schema(schema)
+    parsed_schema, types, parsed_fields = _schema(schema)
     try:
         tokens = json.loads(text, parse_int=_Number, parse_float=_Number)
     except json.JSONDecodeError as error:
@@ -63,7 +65,7 @@ def conformance_problems(text: str | bytes, schema: Path = DEVICE_VALUE_SCHEMA) 
         if kind in ("float", "double") and is_integer:
             problems.append(f"{name}: {kind} written as the integer {value}")
         record[name] = int(value) if is_integer else float(value)
-    problems += filter(None, (_field_problem(name, types[name], value)
+    problems += filter(None, (_field_problem(name, parsed_fields[name], value)
                               for name, value in record.items() if name in types))
     if not problems:  # the whole record, as a reader holding the schema decodes it
         problems += filter(None, [_field_problem("HealthData", parsed_schema, record)])
