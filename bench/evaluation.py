@@ -27,7 +27,7 @@ t0 = time.perf_counter()
 print(json.dumps(result))
 """
 IMPORT_BODY = "import " + ", ".join(SDKS) + "\nresult = {'import': time.perf_counter() - t0}"
-EVALUATE_BODY = """from tests.harness import State, run_program
+EVALUATE_BODY = """from devtools.harness import State, run_program
 t1 = time.perf_counter(); run_program({stack!r}, state=State())
 t2 = time.perf_counter(); run_program({stack!r}, state=State())
 t3 = time.perf_counter()

@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.connectors import ConnectorProvider
 from components.kafka import MQTT_SOURCE_PLUGIN
+from devtools.harness import PROJECT, run_program
+from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka
+from devtools.servers import Mosquitto
 from simulator.vitals import make_devices
-from tests.contract.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka
-from tests.contract.servers import Mosquitto
-from tests.harness import PROJECT, run_program
 
 TOPIC = "health/device_data"
 

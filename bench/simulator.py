@@ -25,9 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.render.mosquitto import MqttUser, render_acl, render_password_file
+from devtools.servers import Mosquitto
 from simulator.publisher import Broker, Publisher
 from simulator.vitals import make_devices
-from tests.contract.servers import Mosquitto
 
 TOPIC = "health/device_data"
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import ProgramRun, is_secret, run_program, unwrap
+from devtools.harness import ProgramRun, is_secret, run_program, unwrap
 
 BEGIN, END = "<!-- diagram:begin -->", "<!-- diagram:end -->"
 MASK = "[secret]"

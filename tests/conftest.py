@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.harness import ProgramRun, State, run_program
+from devtools.harness import ProgramRun, State, run_program
+from devtools.servers import Missing
 
 # Real servers (Kafka, Connect) shared by the contract and the engine tests.
 pytest_plugins = ("tests.server_fixtures",)
@@ -47,6 +48,18 @@ def pytest_collection_modifyitems(items) -> None:
     and Connect worker with the contract tests, and the end-to-end contract test counts
     device_data's records from an empty topic, which the engine tests write to."""
     items.sort(key=lambda item: "/engine/" in str(item.fspath))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A server devtools cannot find (devtools.servers.Missing) is a skip that says what
+    installs it, in setup (a fixture starting the server) as in the test itself."""
+    report = yield
+    if call.excinfo is not None and call.excinfo.errisinstance(Missing):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0,
+                           f"Skipped: {call.excinfo.value}")
+    return report
 
 
 MUST_RUN_IN_CI = ("contract", "engine")

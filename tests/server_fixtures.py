@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.kafka_servers import (
+from devtools.kafka_servers import (
     FILE_SOURCE,
     MQTT_SOURCE,
     SNOWFLAKE_SINK,
@@ -18,7 +18,7 @@ from tests.contract.kafka_servers import (
     mqtt_source_plugin,
     snowflake_jar,
 )
-from tests.contract.servers import free_port
+from devtools.servers import free_port
 
 
 @pytest.hookimpl(hookwrapper=True)

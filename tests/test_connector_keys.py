@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from components.render.keys import KeyFileError, load_private_key, pem_body
-from tests.harness import (
+from devtools.harness import (
     PROJECT,
     ROOT,
     USER_SECRETS,

@@ -10,8 +10,8 @@ from components.render.connectors import (
 )
 from components.settings import MqttSource
 from components.streams import DERIVED_STREAMS
+from devtools.harness import PROJECT, ProgramRun, run_program, unwrap
 from policies.guardrails import CREDENTIAL_CONFIG
-from tests.harness import PROJECT, ProgramRun, run_program, unwrap
 
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
 

@@ -15,8 +15,8 @@ from components.connectors import ConnectorProvider, client_for
 from components.http_api import ApiError
 from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
 from components.settings import MqttSource
+from devtools.harness import ROOT
 from tests.fake_connect import serve
-from tests.harness import ROOT
 
 PASSWORD = "mqtt-Pa55word-xyz"
 PRIVATE_KEY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"

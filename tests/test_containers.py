@@ -14,7 +14,7 @@ from components.kafka import (
     locate_mqtt_source_plugin,
     locate_snowflake_jar,
 )
-from tests.harness import (
+from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     POSTGRES_CA_FILE,
@@ -104,7 +104,7 @@ def test_kafka_listeners_reach_containers_and_the_host(dev: ProgramRun) -> None:
 
 
 def test_kafka_sample_data_and_tests_follow_settings() -> None:
-    from tests.harness import run_program
+    from devtools.harness import run_program
 
     run = run_program(
         "dev",

@@ -8,7 +8,7 @@ import yaml
 from cryptography import x509
 
 from components.settings import SettingsError
-from tests.harness import PROJECT, ProgramRun, brought_certificate, run_program, unwrap
+from devtools.harness import PROJECT, ProgramRun, brought_certificate, run_program, unwrap
 
 FRONTS = {"lenses-hq": ("lenses-hq:9991", 9991), "metabase": ("metabase:3000", 3000)}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import USER_SECRETS, ProgramRun, is_secret, unwrap
+from devtools.harness import USER_SECRETS, ProgramRun, is_secret, unwrap
 
 CONTAINER = "docker:index/container:Container"
 GENERATED = {

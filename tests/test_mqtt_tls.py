@@ -8,7 +8,7 @@ from cryptography import x509
 
 from components.tls import CA_VALIDITY_HOURS, SERVER_RENEWAL_HOURS, SERVER_VALIDITY_HOURS
 from devtools.certs import TestCa
-from tests.harness import (
+from devtools.harness import (
     PROJECT,
     USER_SECRETS,
     ProgramRun,

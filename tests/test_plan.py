@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.harness import ROOT, unwrap
+from devtools.harness import ROOT, unwrap
 
 
 def _plan(*args: str) -> subprocess.CompletedProcess:

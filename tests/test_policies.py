@@ -23,8 +23,8 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from devtools.harness import ROOT, SECRET, ProgramRun, Registered, contains_secret
 from policies.guardrails import POLICIES, WEEK_MS, credential_properties, is_production, stack_of
-from tests.harness import ROOT, SECRET, ProgramRun, Registered, contains_secret
 
 BY_NAME = {p.name: p for p in POLICIES}
 MANDATORY = {p.name for p in POLICIES if p.enforcement_level is EnforcementLevel.MANDATORY}

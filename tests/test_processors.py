@@ -10,7 +10,7 @@ import pytest
 from components.lenses_resources import DEVICE_VALUE_SCHEMA
 from components.processors import SQL_DIR
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC
-from tests.harness import ProgramRun
+from devtools.harness import ProgramRun
 
 PROCESSOR = "pulumi-python:dynamic/lenses:Processor"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness import ALL_EXTERNAL, ALL_EXTERNAL_SECRETS, ProgramRun, run_program
+from devtools.harness import ALL_EXTERNAL, ALL_EXTERNAL_SECRETS, ProgramRun, run_program
 
 CONTAINER = "docker:index/container:Container"
 VOLUME = "docker:index/volume:Volume"

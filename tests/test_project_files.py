@@ -12,7 +12,7 @@ import pulumi_random as random
 import pytest
 
 from components.settings import SECRET_KEYS, load_settings
-from tests.harness import (
+from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     ENGINE_SECRET_OUTPUTS,

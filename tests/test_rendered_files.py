@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from devtools.certs import TestCa
-from tests.harness import (
+from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     POSTGRES_CA_FILE,

@@ -16,7 +16,7 @@ from components.render.keys import KeyFileError, load_ca_bundle, load_truststore
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
 from devtools.certs import TestCa
-from tests.harness import (
+from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     PROJECT,

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.harness import ROOT
 from devtools.health_data import conformance_problems
 from simulator.__main__ import broker_from, parse_args
 from simulator.vitals import ANOMALIES, NORMAL_RANGES, make_devices
-from tests.harness import ROOT
 
 FIELDS = {"deviceId", "timestamp", "heartRate", "systolic", "diastolic", "oxygenSaturation",
           "bodyTemperature", "latitude", "longitude"}

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from components.render.keys import pem_body
 from components.settings import SettingsError, load_settings
-from tests.harness import PROJECT, USER_SECRETS, ProgramRun, merge_config, run_program
+from devtools.harness import PROJECT, USER_SECRETS, ProgramRun, merge_config, run_program
 
 SF = "snowflake:index/"
 USER = f"{SF}serviceUser:ServiceUser"

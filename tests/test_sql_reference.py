@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from components.postgres import APP_DATABASES, MAINTENANCE_DATABASES
-from tests.harness import ROOT, ProgramRun
+from devtools.harness import ROOT, ProgramRun
 
 SQL = (ROOT / "sql" / "postgres" / "app_databases.sql").read_text()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from components.streams import ALL_TOPICS, DERIVED_STREAMS, DEVICE_TOPIC
-from tests.harness import ProgramRun, run_program
+from devtools.harness import ProgramRun, run_program
 
 TOPIC = "kafka:index/topic:Topic"
 EXPECTED = {

@@ -20,10 +20,10 @@ import pytest
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
 from devtools.certs import TestCa
+from devtools.harness import PROJECT, ProgramRun, run_program
 from devtools.health_data import conformance_problems
-from tests.contract.servers import Mosquitto, simulate
-from tests.contract.test_mosquitto import Client
-from tests.harness import PROJECT, ProgramRun, run_program
+from devtools.mqtt_client import Client
+from devtools.servers import Mosquitto, simulate
 
 MQTT_TOPIC = "health/device_data"
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")

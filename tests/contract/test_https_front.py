@@ -25,9 +25,9 @@ from components.https_front import CONF_PATH, PROXY_PORT
 from components.lenses_resources import EnvironmentProvider
 from components.render.proxy import HEALTH_PATH, ProxyLayout, render_proxy_conf
 from devtools.certs import TestCa
-from tests.contract.servers import binary, free_port, negotiated_tls, wait_for_port
+from devtools.harness import ProgramRun, unwrap
+from devtools.servers import binary, free_port, negotiated_tls, wait_for_port
 from tests.fake_lenses import FakeLenses
-from tests.harness import ProgramRun, unwrap
 
 FAST = {"timeout": 5.0, "retries_on_conflict": 1, "backoff": 0.01}
 

@@ -14,8 +14,8 @@ import pytest
 from components.connect_api import ValidationFailed
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
-from tests.contract.kafka_servers import FILE_SOURCE, SNOWFLAKE_SINK
-from tests.harness import ProgramRun
+from devtools.harness import ProgramRun
+from devtools.kafka_servers import FILE_SOURCE, SNOWFLAKE_SINK
 
 TOPIC = "kafka:index/topic:Topic"
 CHECKED_CONFIGS = ("retention.ms", "cleanup.policy", "max.message.bytes", "compression.type",

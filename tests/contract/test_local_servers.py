@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.kafka_servers import Kafka, mqtt_source_plugin, snowflake_jar
-from tests.contract.servers import binary
-from tests.harness import ROOT
+from devtools.harness import ROOT
+from devtools.kafka_servers import Kafka, mqtt_source_plugin, snowflake_jar
+from devtools.servers import binary
 
 
 def _tool(home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -34,15 +34,15 @@ def home():
     parent.chmod(0o755)  # Mosquitto and Postgres run as their own users
     path = parent / "servers"
     yield path
-    _tool(path, "-m", "tests.contract.local_servers", "stop")
+    _tool(path, "-m", "devtools.local_servers", "stop")
     shutil.rmtree(parent, ignore_errors=True)
 
 
 def test_start_twice_simulate_then_stop_twice(home) -> None:
-    first = _tool(home, "-m", "tests.contract.local_servers", "start")
+    first = _tool(home, "-m", "devtools.local_servers", "start")
     assert first.returncode == 0, first.stdout + first.stderr
     assert first.stdout.count(" running ") == 4, first.stdout
-    again = _tool(home, "-m", "tests.contract.local_servers", "start")
+    again = _tool(home, "-m", "devtools.local_servers", "start")
     assert again.returncode == 0 and "already running" in again.stdout, again.stdout
     assert (home / "outputs.json").stat().st_mode & 0o777 == 0o600
 
@@ -55,8 +55,8 @@ def test_start_twice_simulate_then_stop_twice(home) -> None:
     assert len(kafka.consume("device_data", 200, 60)) == 200
 
     for _ in range(2):
-        stopped = _tool(home, "-m", "tests.contract.local_servers", "stop")
+        stopped = _tool(home, "-m", "devtools.local_servers", "stop")
         assert stopped.returncode == 0, stopped.stderr
-    status = _tool(home, "-m", "tests.contract.local_servers", "status")
+    status = _tool(home, "-m", "devtools.local_servers", "status")
     assert status.returncode == 1 and "not started" in status.stdout
     assert not home.exists()

@@ -1,6 +1,6 @@
 """A real Mosquitto with the TLS configuration the program renders and the certificate chain
 it makes (pulumi-tls's resources, computed under the mocks as the provider computes them:
-tests/harness.py): devices and the connector over TLS and secure websockets, nothing for a
+devtools/harness.py): devices and the connector over TLS and secure websockets, nothing for a
 client without the broker's CA, and the healthcheck as the container runs it."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 
 from components.mqtt import HEALTH_CONFIG_HOME
 from devtools.certs import TestCa
-from tests.contract.servers import Mosquitto, binary, negotiated_tls
-from tests.contract.test_mosquitto import Client
-from tests.harness import ProgramRun, unwrap
+from devtools.harness import ProgramRun, unwrap
+from devtools.mqtt_client import Client
+from devtools.servers import Mosquitto, binary, negotiated_tls
 
 TOPIC = "health/device_data"
 

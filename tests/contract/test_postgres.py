@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from components.postgres import APP_DATABASES, MAINTENANCE_DATABASES
-from tests.contract.servers import Postgres
-from tests.harness import ROOT, ProgramRun
+from devtools.harness import ROOT, ProgramRun
+from devtools.servers import Postgres
 
 SQL = (ROOT / "sql" / "postgres" / "app_databases.sql").read_text()
 

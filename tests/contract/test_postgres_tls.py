@@ -22,9 +22,9 @@ import yaml
 
 from components.postgres import APP_DATABASES
 from devtools.certs import TestCa
-from tests.contract.kafka_servers import KAFKA_LIB
-from tests.contract.servers import Postgres, binary
-from tests.harness import PROJECT, ROOT, USER_SECRETS, ProgramRun, State, run_program, unwrap
+from devtools.harness import PROJECT, ROOT, USER_SECRETS, ProgramRun, State, run_program, unwrap
+from devtools.kafka_servers import KAFKA_LIB
+from devtools.servers import Postgres, binary
 
 SQL = (ROOT / "sql" / "postgres" / "app_databases.sql").read_text()
 PROBE = ROOT / "tests" / "contract" / "java" / "JdbcProbe.java"

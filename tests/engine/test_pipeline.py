@@ -30,9 +30,9 @@ from components.processors import SQL_DIR, read_sql
 from components.streams import DERIVED_STREAMS, DEVICE_TOPIC
 from devtools.engine import Engine
 from devtools.engine_program import PipelineTargets, SnowflakeAccount, pipeline_program
-from tests.contract.servers import Mosquitto, simulate
+from devtools.harness import PROJECT, ROOT, ProgramRun, run_program
+from devtools.servers import Mosquitto, simulate
 from tests.fake_lenses import FakeLenses
-from tests.harness import PROJECT, ROOT, ProgramRun, run_program
 
 SOURCE = "connectors-mqtt-source"
 DRIFT_EXIT_CODE = 7

@@ -10,7 +10,7 @@ from pulumi import automation as auto
 from pulumi.automation.errors import CommandError
 
 from components.settings import load_settings
-from tests.harness import PROJECT
+from devtools.harness import PROJECT
 
 
 def _settings_program() -> None:

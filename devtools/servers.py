@@ -17,10 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 from components.render.mosquitto import MosquittoLayout, render_conf
-from tests.harness import ROOT, unwrap
+from devtools.harness import ROOT, unwrap
+
+
+class Missing(RuntimeError):
+    """A server's binary or jars are not on this machine; the message says what installs
+    them. The tests' conftest reports it as a skip (a failure under CI=true)."""
 
 
 def free_port() -> int:
@@ -30,10 +33,10 @@ def free_port() -> int:
 
 
 def binary(name: str, *extra_dirs: str) -> str:
-    """The path of a server binary, or a skip that says how to get it."""
+    """The path of a server binary; Missing, saying how to get it, when absent."""
     found = shutil.which(name, path=":".join([*extra_dirs, "/usr/sbin", "/usr/bin"]))
     if not found:
-        pytest.skip(f"{name} is not installed; scripts/test installs it from Debian's packages")
+        raise Missing(f"{name} is not installed; scripts/test installs it from Debian's packages")
     return found
 
 

@@ -10,7 +10,6 @@ import json
 import runpy
 import secrets
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,28 +21,23 @@ import pulumi
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime.settings import SETTINGS
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from devtools.certs import (  # noqa: E402 - the project root must be importable first
+from devtools.certs import (
     TestCa,
     mock_cert_request,
     mock_locally_signed_cert,
     mock_self_signed_cert,
 )
+from devtools.pulumi_sdk import SECRET, MockMonitor, isolated_run, run_sync
+from devtools.pulumi_sdk import is_secret as is_secret
+from devtools.pulumi_sdk import unwrap as unwrap
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PROJECT = "health-pipeline"
-SECRET = {rpc._special_sig_key: rpc._special_secret_sig}
 
 # Outputs the real engine marks secret through the providers' additional_secret_outputs;
-# mocks do not, so the harness does. tests/test_harness.py checks this table against the SDKs.
+# mocks do not, so the harness does. tests/test_project_files.py checks this table against the SDKs.
 ENGINE_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
     "random:index/randomPassword:RandomPassword": ("bcryptHash", "result"),
     "random:index/randomBytes:RandomBytes": ("base64", "hex"),
@@ -206,21 +200,6 @@ def merge_config(
     return {k: _as_config_string(v) for k, v in values.items()}, secret_keys
 
 
-def unwrap(value: Any) -> Any:
-    """Drop secret envelopes, recursively."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return unwrap(value["value"])
-        return {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
-def is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
-
-
 def contains_secret(value: Any) -> bool:
     if is_secret(value):
         return True
@@ -336,7 +315,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise AssertionError(f"the program made an unexpected invoke: {args.token}")
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(MockMonitor):
     """Keeps what MockResourceArgs leaves out: parent, dependencies, provider, protect."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
@@ -407,22 +386,18 @@ def run_program(
     )
     mocks = RecordingMocks(state or State())
     monitor = RecordingMonitor(mocks)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(config, secret_keys)
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
-    resolved: dict[str, tuple[Any, bool]] = {}
 
-    def program() -> None:
+    def program() -> dict[str, tuple[Any, bool]]:
         namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
-        async def resolve() -> None:
-            for key, output in namespace["stack_outputs"].items():
-                resolved[key] = (await output.future(), await output.is_secret())
+        async def resolve() -> dict[str, tuple[Any, bool]]:
+            return {key: (await output.future(), await output.is_secret())
+                    for key, output in namespace["stack_outputs"].items()}
 
-        _sync_await(resolve())
+        return run_sync(resolve())
 
-    _sync_await(run_pulumi_func(program))
+    resolved = isolated_run(program, mocks, monitor, project=PROJECT, stack=stack,
+                            config=config, secret_keys=secret_keys)
     return ProgramRun(stack, monitor.registered, resolved)
 
 

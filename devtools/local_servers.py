@@ -23,9 +23,9 @@ from pathlib import Path
 
 from components.connectors import ConnectorProvider
 from components.kafka import MQTT_SOURCE_PLUGIN, SNOWFLAKE_JAR
-from tests.contract.kafka_servers import MQTT_SOURCE, SNOWFLAKE_SINK, ConnectWorker, Kafka
-from tests.contract.servers import Mosquitto, Postgres
-from tests.harness import PROJECT, ROOT, run_program
+from devtools.harness import PROJECT, ROOT, run_program
+from devtools.kafka_servers import MQTT_SOURCE, SNOWFLAKE_SINK, ConnectWorker, Kafka
+from devtools.servers import Mosquitto, Postgres
 
 HOME = Path(os.environ.get("HEALTH_PIPELINE_LOCAL_SERVERS", ROOT / "build" / "local-servers"))
 """Where state, data and logs live; the environment variable moves it (the tests do)."""

@@ -18,12 +18,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from components.kafka import MQTT_SOURCE_PLUGIN
 from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOWFLAKE_SINK_CLASS
-from tests.contract.servers import binary, free_port
-from tests.harness import ROOT
+from devtools.harness import ROOT
+from devtools.servers import Missing, binary, free_port
 
 __all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "SNOWFLAKE_JAR", "SNOWFLAKE_SINK",
            "ConnectWorker", "Kafka", "kafka_version", "mqtt_source_plugin", "snowflake_jar"]
@@ -50,25 +48,25 @@ _TOOL_JVM = ("-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
 
 
 def kafka_version() -> str:
-    """The Kafka version in build/kafka/lib, or a skip that says how to fetch it."""
+    """The Kafka version in build/kafka/lib, or Missing, saying how to fetch them."""
     jars = sorted(KAFKA_LIB.glob("kafka_2.13-*.jar"))
     if not jars:
-        pytest.skip(f"no Kafka jars in {KAFKA_LIB.relative_to(ROOT)}; "
+        raise Missing(f"no Kafka jars in {KAFKA_LIB.relative_to(ROOT)}; "
                     "scripts/fetch-kafka fetches them with Maven")
     return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
 
 
 def mqtt_source_plugin() -> Path:
-    """This project's MQTT source connector (a directory of jars), or a skip."""
+    """This project's MQTT source connector (a directory of jars), or Missing."""
     if not any(MQTT_SOURCE_PLUGIN.glob("mqtt-source-connector-*.jar")):
-        pytest.skip(f"{MQTT_SOURCE_PLUGIN.relative_to(ROOT)} is missing; "
+        raise Missing(f"{MQTT_SOURCE_PLUGIN.relative_to(ROOT)} is missing; "
                     "scripts/build-mqtt-source builds it with Maven")
     return MQTT_SOURCE_PLUGIN
 
 
 def snowflake_jar() -> Path:
     if not SNOWFLAKE_JAR.is_file():
-        pytest.skip(f"{SNOWFLAKE_JAR.relative_to(ROOT)} is missing; "
+        raise Missing(f"{SNOWFLAKE_JAR.relative_to(ROOT)} is missing; "
                     "scripts/fetch-connectors fetches it with Maven")
     return SNOWFLAKE_JAR
 
