@@ -32,9 +32,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.connectors import ConnectorProvider
-from components.kafka import MQTT_SOURCE_PLUGIN
 from devtools.harness import PROJECT, run_program
-from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka
+from devtools.kafka_servers import MQTT_SOURCE, MQTT_SOURCE_PLUGIN, ConnectWorker, Kafka
 from devtools.servers import Mosquitto
 from simulator.vitals import make_devices
 

@@ -3,10 +3,8 @@ connector on Connect's plugin path, or an existing cluster."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
@@ -21,21 +19,23 @@ from components.docker_host import (
     run_container,
 )
 from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOWFLAKE_SINK_CLASS
-from components.settings import ContainerPlacement, DockerHost, KafkaSettings, Mode, MqttSource
+from components.settings import (
+    ConnectorJar,
+    ContainerPlacement,
+    DockerHost,
+    KafkaSettings,
+    Mode,
+    MqttSource,
+)
 
 __all__ = [
     "CONNECTOR_JAR_PATH",
-    "SNOWFLAKE_JAR",
+    "MQTT_SOURCE_PLUGIN_PATH",
     "KafkaCluster",
     "KafkaClusterArgs",
     "KafkaEndpoints",
-    "locate_mqtt_source_plugin",
-    "locate_snowflake_jar",
 ]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SNOWFLAKE_JAR = PROJECT_ROOT / "build" / "connectors" / "snowflake.jar"
-"""Fetched by `scripts/fetch-connectors`; its version is pinned in scripts/maven/pom.xml."""
 CONNECTOR_JAR_PATH = "/connectors/snowflake.jar"
 """On fast-data-dev's default CONNECT_PLUGIN_PATH."""
 
@@ -44,50 +44,8 @@ CONTROLLER_PORT = 16062
 SCHEMA_REGISTRY_PORT = 8081
 CONNECT_PORT = 8083
 
-
-MQTT_SOURCE_PLUGIN = PROJECT_ROOT / "build" / "connectors" / "mqtt-source"
-"""Built by `scripts/build-mqtt-source` from connectors/mqtt-source: the connector's jar and
-the libraries it needs, one Connect plugin directory."""
 MQTT_SOURCE_PLUGIN_PATH = "/connectors/mqtt-source"
-
-
-@dataclass(frozen=True)
-class ConnectorJar:
-    path: Path
-    sha256: str
-    target: str = CONNECTOR_JAR_PATH
-    """Where it lands in the container, on Connect's plugin path."""
-
-
-def locate_snowflake_jar(path: Path = SNOWFLAKE_JAR) -> ConnectorJar:
-    """The jar and its hash (a new jar replaces the container); a clear error if absent."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Snowflake connector jar not found at {path}. Fetch it (the version is pinned in "
-            "scripts/maven/pom.xml) with: scripts/fetch-connectors"
-        )
-    return ConnectorJar(path, _sha256(path))
-
-
-def locate_mqtt_source_plugin(directory: Path = MQTT_SOURCE_PLUGIN) -> tuple[ConnectorJar, ...]:
-    """The jars of this project's MQTT source plugin, each with its hash; a clear error if it
-    has not been built."""
-    jars = sorted(directory.glob("*.jar"))
-    if not jars:
-        raise FileNotFoundError(
-            f"kafkaMqttSource is health-pipeline, but {directory} holds no jars. Build the "
-            "connector (sources in connectors/mqtt-source) with: scripts/build-mqtt-source"
-        )
-    return tuple(ConnectorJar(jar, _sha256(jar), f"{MQTT_SOURCE_PLUGIN_PATH}/{jar.name}")
-                 for jar in jars)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as jar:
-        for block in iter(lambda: jar.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+"""This project's MQTT source plugin directory in the container: its jar and its libraries."""
 
 
 @dataclass(frozen=True)
@@ -122,13 +80,13 @@ class KafkaClusterArgs:
                   defaults: ContainerDefaults,
                   connector_files: Sequence[docker.ContainerUploadArgs] = ()) -> KafkaClusterArgs:
         """In container mode: the Snowflake connector's jar, and this project's MQTT source
-        on the plugin path when it is the chosen source (an external Connect cluster must
-        have its connectors installed)."""
+        on the plugin path when it is the chosen source, both as the settings loader found
+        and hashed them (an external Connect cluster must have its connectors installed)."""
         if settings.mode is not Mode.CONTAINER:
             return cls(settings, engine, defaults, None)
         own = settings.mqtt_source is MqttSource.HEALTH_PIPELINE
-        return cls(settings, engine, defaults, locate_snowflake_jar(),
-                   locate_mqtt_source_plugin() if own else (),
+        return cls(settings, engine, defaults, settings.snowflake_jar,
+                   settings.mqtt_source_jars if own else (),
                    (HEALTH_PIPELINE_MQTT_SOURCE_CLASS,) if own else (),
                    tuple(connector_files))
 
@@ -161,9 +119,11 @@ class KafkaCluster(pulumi.ComponentResource):
         else:
             if args.engine is None or args.snowflake_jar is None or s.placement is None:
                 raise ValueError("container mode needs a Docker engine and the connector jar")
-            self._run(name, s, s.placement, args.engine, args.defaults,
-                      (args.snowflake_jar, *args.extra_plugins), args.expected_classes,
-                      args.connector_files)
+            jars = ((args.snowflake_jar, CONNECTOR_JAR_PATH),
+                    *((jar, f"{MQTT_SOURCE_PLUGIN_PATH}/{jar.path.name}")
+                      for jar in args.extra_plugins))
+            self._run(name, s, s.placement, args.engine, args.defaults, jars,
+                      args.expected_classes, args.connector_files)
         self.provider = self._kafka_provider(name, s)
         self.register_outputs(
             {
@@ -221,7 +181,7 @@ class KafkaCluster(pulumi.ComponentResource):
         placement: ContainerPlacement,
         engine: DockerEngine,
         defaults: ContainerDefaults,
-        jars: tuple[ConnectorJar, ...],
+        jars: tuple[tuple[ConnectorJar, str], ...],
         expected_classes: tuple[str, ...],
         connector_files: tuple[docker.ContainerUploadArgs, ...],
     ) -> None:
@@ -269,13 +229,12 @@ class KafkaCluster(pulumi.ComponentResource):
                 volumes={"kafka-data": "/data"},
                 uploads=[
                     docker.ContainerUploadArgs(
-                        file=jar.target,
-                        # Relative, so state does not depend on where the checkout lives.
-                        source=jar.path.relative_to(PROJECT_ROOT).as_posix(),
+                        file=target,
+                        source=jar.source,
                         source_hash=jar.sha256,
                         permissions="0644",
                     )
-                    for jar in jars
+                    for jar, target in jars
                 ] + list(connector_files),
                 healthcheck=Healthcheck(
                     command=["CMD-SHELL", probe],

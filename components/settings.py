@@ -3,6 +3,7 @@ before any resource is registered, so a bad value costs nothing but one clear me
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -25,6 +26,7 @@ from components.render.keys import (
 )
 
 __all__ = [
+    "ConnectorJar",
     "DockerHost",
     "Endpoint",
     "KafkaSettings",
@@ -40,6 +42,8 @@ __all__ = [
     "SnowflakeSettings",
     "TopicSettings",
     "load_settings",
+    "locate_mqtt_source_plugin",
+    "locate_snowflake_jar",
     "parse_duration_ms",
 ]
 
@@ -194,6 +198,11 @@ class KafkaSettings:
     mqtt_source: MqttSource
     connect_mqtt_tls_dir: str
     """External Connect with Stream Reactor: where its workers hold the MQTT TLS files."""
+    snowflake_jar: ConnectorJar | None
+    """Container mode: the Snowflake sink's jar (kafkaConnectSnowflakeJar)."""
+    mqtt_source_jars: tuple[ConnectorJar, ...]
+    """Container mode with this project's MQTT source: its plugin's jars
+    (kafkaConnectMqttSourcePlugin)."""
     broker_count: int
     bootstrap_servers: tuple[str, ...]
     """External mode: the cluster's bootstrap servers (`host:port`)."""
@@ -206,6 +215,24 @@ class KafkaSettings:
 
     INTERNAL_LISTENER_PORT = 19092
     """Listener that containers on the stack network use (`kafka:19092`)."""
+
+
+@dataclass(frozen=True)
+class ConnectorJar:
+    """A jar for Connect's plugin path, found where a setting says, with its hash (a new jar
+    replaces the container that loads it)."""
+
+    path: Path
+    sha256: str
+
+    @property
+    def source(self) -> str:
+        """The path as state records it: relative to the project when inside it, so state
+        holds no machine's absolute paths."""
+        try:
+            return self.path.relative_to(PROJECT_ROOT).as_posix()
+        except ValueError:
+            return self.path.as_posix()
 
 
 @dataclass(frozen=True)
@@ -756,6 +783,7 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         r.fail("kafkaMqttSource", mqtt_source.value,
                "camel needs a Connect cluster with Camel's MQTT 5 source installed "
                "(kafkaMode external); fast-data-dev runs stream-reactor or health-pipeline")
+    snowflake_jar, mqtt_source_jars = _load_plugin_jars(r, mode, mqtt_source)
     broker_count = r.integer("kafkaBrokerCount", 1, 1000)
     if mode is Mode.CONTAINER and "kafkaMode" not in r.failed and broker_count != 1:
         r.fail("kafkaBrokerCount", broker_count,
@@ -773,6 +801,8 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         connect_mqtt_tls_dir=r.text(
             "kafkaConnectMqttTlsDir",
             lambda v: None if v.startswith("/") else "must be an absolute path on the workers"),
+        snowflake_jar=snowflake_jar,
+        mqtt_source_jars=mqtt_source_jars,
         broker_count=broker_count,
         bootstrap_servers=servers,
         security_protocol=protocol if external else "PLAINTEXT",
@@ -785,6 +815,59 @@ def _load_kafka(r: _Reader, docker_host: str) -> KafkaSettings:
         schema_registry_url=urls["kafkaSchemaRegistryUrl"],
         connect_url=urls["kafkaConnectUrl"],
     )
+
+
+def locate_snowflake_jar(path: Path) -> ConnectorJar:
+    """The jar and its hash; a clear error if absent."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Snowflake connector jar not found at {path}. Fetch it (the version is pinned in "
+            "scripts/maven/pom.xml) with: scripts/fetch-connectors"
+        )
+    return ConnectorJar(path, _sha256(path))
+
+
+def locate_mqtt_source_plugin(directory: Path) -> tuple[ConnectorJar, ...]:
+    """The jars of this project's MQTT source plugin, each with its hash; a clear error if it
+    has not been built."""
+    jars = sorted(directory.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"kafkaMqttSource is health-pipeline, but {directory} holds no jars. Build the "
+            "connector (sources in connectors/mqtt-source) with: scripts/build-mqtt-source"
+        )
+    return tuple(ConnectorJar(jar, _sha256(jar)) for jar in jars)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as jar:
+        for block in iter(lambda: jar.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_plugin_jars(r: _Reader, mode: Mode, mqtt_source: MqttSource,
+                      ) -> tuple[ConnectorJar | None, tuple[ConnectorJar, ...]]:
+    """Container mode: the jars fast-data-dev loads, read and hashed here (an external Connect
+    cluster has its connectors installed by its operator)."""
+    if mode is not Mode.CONTAINER:
+        return None, ()
+    snowflake, plugin = None, ()
+    text = r.raw("kafkaConnectSnowflakeJar")
+    try:
+        snowflake = locate_snowflake_jar(_project_path(text))
+    except FileNotFoundError as error:
+        r.fail("kafkaConnectSnowflakeJar", text, f"{error} (a path, relative to the project "
+               "or absolute)")
+    if mqtt_source is MqttSource.HEALTH_PIPELINE:
+        text = r.raw("kafkaConnectMqttSourcePlugin")
+        try:
+            plugin = locate_mqtt_source_plugin(_project_path(text))
+        except FileNotFoundError as error:
+            r.fail("kafkaConnectMqttSourcePlugin", text, f"{error} (a directory, relative to "
+                   "the project or absolute)")
+    return snowflake, plugin
 
 
 def _load_topics(r: _Reader, kafka: KafkaSettings) -> TopicSettings:

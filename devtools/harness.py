@@ -31,6 +31,7 @@ from devtools.certs import (
 from devtools.pulumi_sdk import SECRET, MockMonitor, isolated_run, run_sync
 from devtools.pulumi_sdk import is_secret as is_secret
 from devtools.pulumi_sdk import unwrap as unwrap
+from devtools.stub_jars import write_stub_jars
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,14 +73,18 @@ atexit.register(shutil.rmtree, _FILES, ignore_errors=True)
 POSTGRES_CA_FILE = _FILES / "postgres-ca.pem"
 POSTGRES_CA_FILE.write_text(TestCa.create("managed Postgres test CA").pem)
 
+# The connector jars the program uploads, as stand-ins: no Java, Maven or network needed.
+STUB_JARS = write_stub_jars()
+
 # Settings a user sets per stack (`pulumi config set`) that the stack file leaves out.
 USER_CONFIG: dict[str, dict[str, Any]] = {
     "dev": {
         f"{PROJECT}:snowflakeOrganizationName": "DEVORG",
         f"{PROJECT}:snowflakeAccountName": "DEVACCOUNT",
         f"{PROJECT}:snowflakeAdminUser": "DEVELOPER",
+        **STUB_JARS.config(PROJECT),
     },
-    "prod": {f"{PROJECT}:postgresCaFile": str(POSTGRES_CA_FILE)},
+    "prod": {f"{PROJECT}:postgresCaFile": str(POSTGRES_CA_FILE), **STUB_JARS.config(PROJECT)},
 }
 
 # Secrets a user sets per stack with `pulumi config set --secret`; test values only.

@@ -18,16 +18,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from components.kafka import MQTT_SOURCE_PLUGIN
 from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOWFLAKE_SINK_CLASS
 from devtools.harness import ROOT
 from devtools.servers import Missing, binary, free_port
 
-__all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "SNOWFLAKE_JAR", "SNOWFLAKE_SINK",
-           "ConnectWorker", "Kafka", "kafka_version", "mqtt_source_plugin", "snowflake_jar"]
+__all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "MQTT_SOURCE_PLUGIN", "SNOWFLAKE_JAR",
+           "SNOWFLAKE_SINK", "ConnectWorker", "Kafka", "kafka_version", "mqtt_source_plugin",
+           "snowflake_jar"]
 
 KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
 SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
+"""Where scripts/fetch-connectors puts the pinned jar (kafkaConnectSnowflakeJar's default)."""
+MQTT_SOURCE_PLUGIN = ROOT / "build" / "connectors" / "mqtt-source"
+"""Where scripts/build-mqtt-source builds this project's MQTT source (the default of
+kafkaConnectMqttSourcePlugin)."""
 
 SNOWFLAKE_SINK = SNOWFLAKE_SINK_CLASS
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"

@@ -22,9 +22,15 @@ import time
 from pathlib import Path
 
 from components.connectors import ConnectorProvider
-from components.kafka import MQTT_SOURCE_PLUGIN, SNOWFLAKE_JAR
 from devtools.harness import PROJECT, ROOT, run_program
-from devtools.kafka_servers import MQTT_SOURCE, SNOWFLAKE_SINK, ConnectWorker, Kafka
+from devtools.kafka_servers import (
+    MQTT_SOURCE,
+    MQTT_SOURCE_PLUGIN,
+    SNOWFLAKE_JAR,
+    SNOWFLAKE_SINK,
+    ConnectWorker,
+    Kafka,
+)
 from devtools.servers import Mosquitto, Postgres
 
 HOME = Path(os.environ.get("HEALTH_PIPELINE_LOCAL_SERVERS", ROOT / "build" / "local-servers"))

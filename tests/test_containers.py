@@ -8,19 +8,16 @@ import json
 import pytest
 import yaml
 
-from components.kafka import (
-    MQTT_SOURCE_PLUGIN,
-    SNOWFLAKE_JAR,
-    locate_mqtt_source_plugin,
-    locate_snowflake_jar,
-)
+from components.settings import locate_mqtt_source_plugin, locate_snowflake_jar
 from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     POSTGRES_CA_FILE,
     PROJECT,
+    STUB_JARS,
     ProgramRun,
     contains_secret,
+    project_config,
     run_program,
     unwrap,
 )
@@ -123,8 +120,9 @@ def test_kafka_sample_data_and_tests_follow_settings() -> None:
 
 def test_snowflake_jar_is_on_the_connect_plugin_path(dev: ProgramRun) -> None:
     upload = unwrap(dev.upload("kafka", "/connectors/snowflake.jar"))
-    assert upload["source"] == "build/connectors/snowflake.jar", "state must not hold abs paths"
-    assert upload["sourceHash"] == locate_snowflake_jar().sha256
+    assert upload["source"] == "build/stubs/connectors/snowflake.jar", (
+        "state must not hold abs paths")
+    assert upload["sourceHash"] == locate_snowflake_jar(STUB_JARS.snowflake_jar).sha256
     healthcheck = " ".join(dev.container("kafka").get("healthcheck")["tests"])
     assert "SnowflakeSinkConnector" in healthcheck, "healthy must mean the plugin is loaded"
 
@@ -133,11 +131,11 @@ def test_own_mqtt_source_plugin_is_uploaded_to_the_connect_plugin_path() -> None
     """kafkaMqttSource=health-pipeline in container mode: every jar of the built plugin lands
     in one plugin directory, and healthy means Connect lists the class."""
     run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
-    jars = sorted(MQTT_SOURCE_PLUGIN.glob("*.jar"))
+    jars = sorted(STUB_JARS.mqtt_source_plugin.glob("*.jar"))
     assert any(j.name.startswith("mqtt-source-connector-") for j in jars), jars
-    for jar in locate_mqtt_source_plugin():
+    for jar in locate_mqtt_source_plugin(STUB_JARS.mqtt_source_plugin):
         upload = unwrap(run.upload("kafka", f"/connectors/mqtt-source/{jar.path.name}"))
-        assert upload["source"] == f"build/connectors/mqtt-source/{jar.path.name}"
+        assert upload["source"] == f"build/stubs/connectors/mqtt-source/{jar.path.name}"
         assert upload["sourceHash"] == jar.sha256
     uploads = unwrap(run.container("kafka").get("uploads"))
     assert len(uploads) == len(jars) + 1, "the plugin's jars and the Snowflake jar"
@@ -155,7 +153,17 @@ def test_missing_connector_jar_names_the_fix(tmp_path) -> None:
     with pytest.raises(FileNotFoundError) as error:
         locate_snowflake_jar(tmp_path / "snowflake.jar")
     assert "scripts/fetch-connectors" in str(error.value)
-    assert SNOWFLAKE_JAR.name == "snowflake.jar"
+    assert project_config()["kafkaConnectSnowflakeJar"]["default"].endswith("/snowflake.jar")
+
+
+@pytest.mark.parametrize(("key", "fix"), [("kafkaConnectSnowflakeJar", "scripts/fetch-connectors"),
+                                          ("kafkaConnectMqttSourcePlugin",
+                                           "scripts/build-mqtt-source")])
+def test_a_missing_jar_setting_is_refused_with_its_key_and_the_fix(key, fix, tmp_path) -> None:
+    """The jars are inputs: a path that holds none is a settings error, before any resource."""
+    with pytest.raises(Exception, match=f"{PROJECT}:{key} = .*{fix}"):
+        run_program("dev", {f"{PROJECT}:{key}": str(tmp_path / "absent"),
+                            f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
 
 
 def test_postgres_superuser_password_is_generated_and_secret(dev: ProgramRun) -> None:
@@ -251,21 +259,6 @@ def test_containers_start_after_what_they_need(dev: ProgramRun) -> None:
     assert databases <= needs("lenses-hq")
     assert databases | {dev.container("lenses-hq").urn} <= needs("lenses-agent")
     assert databases <= needs("metabase")
-
-
-def test_connector_jar_is_the_pinned_version_with_the_classes_we_configure() -> None:
-    import re
-    import zipfile
-
-    pom = (SNOWFLAKE_JAR.parents[2] / "scripts" / "maven" / "pom.xml").read_text()
-    pinned = re.search(r"<snowflake.connector.version>([^<]+)<", pom)[1]
-    assert int(pinned.split(".")[0]) < 4, f"{pinned}: 4.x has no SnowflakeAvroConverter"
-    with zipfile.ZipFile(SNOWFLAKE_JAR) as jar:
-        names = set(jar.namelist())
-        utils = jar.read("com/snowflake/kafka/connector/Utils.class")
-    assert "com/snowflake/kafka/connector/SnowflakeSinkConnector.class" in names
-    assert "com/snowflake/kafka/connector/records/SnowflakeAvroConverter.class" in names
-    assert pinned.encode() in utils, f"jar is not version {pinned}: run scripts/fetch-connectors"
 
 
 def test_the_hq_environment_name_reaches_the_agent_its_provisioning_and_the_processors() -> None:

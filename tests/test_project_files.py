@@ -51,6 +51,7 @@ def _keys_read_by_settings() -> set[str]:
         ("dev", {}, USER_SECRETS["dev"]),
         ("prod", {}, USER_SECRETS["prod"]),
         ("dev", ALL_EXTERNAL, ALL_EXTERNAL_SECRETS),
+        ("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"}, USER_SECRETS["dev"]),
     ):
         config, secret_keys = merge_config(stack, overrides, secrets)
         pulumi.runtime.set_all_config(config, secret_keys)
