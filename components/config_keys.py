@@ -45,7 +45,7 @@ def undeclared_problems(project: str, configured: set[str], declared: frozenset[
             by_lower[m] for m in difflib.get_close_matches(key.lower(), sorted(by_lower), n=1,
                                                            cutoff=0.6)]
         hint = (f"did you mean {project}:{near[0]}?" if near
-                else "see the settings reference in README.md")
+                else "see the settings reference in docs/settings.md")
         problems.append(f"{project}:{key} is not a setting of this project (Pulumi.yaml does "
                         f"not declare it, so it would be ignored); {hint} Remove it with: "
                         f"pulumi config rm {project}:{key}")

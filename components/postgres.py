@@ -203,7 +203,7 @@ class AppDatabasesArgs:
     own_server: bool = False
     """The server is this stack's container: PUBLIC also loses CONNECT on the maintenance
     databases, so an application role reaches nothing but its own database. A managed
-    server's are its administrator's to change (README, Postgres)."""
+    server's are its administrator's to change (docs/components.md, AppDatabases)."""
 
 
 class AppDatabases(pulumi.ComponentResource):

@@ -79,7 +79,7 @@ class SettingsError(ValueError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(
             f"stack '{stack}' has {len(self.problems)} invalid setting(s):\n{lines}\n"
-            "Every key is documented in Pulumi.yaml and in the README's settings reference."
+            "Every key is documented in Pulumi.yaml and in docs/settings.md."
         )
 
 

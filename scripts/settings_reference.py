@@ -1,6 +1,6 @@
-"""Print the README's settings reference from Pulumi.yaml and the stack files, so the table
-cannot drift from what the program reads. `--write README.md` replaces the table between the
-markers; `--check README.md` exits 1 when it is stale."""
+"""Print the settings reference (docs/settings.md) from Pulumi.yaml and the stack files, so the
+table cannot drift from what the program reads. `--write docs/settings.md` replaces the table
+between the markers; `--check docs/settings.md` exits 1 when it is stale."""
 
 from __future__ import annotations
 
@@ -53,18 +53,18 @@ def main() -> int:
     generated = f"{BEGIN}\n{table()}\n{END}"
     if len(sys.argv) == 3 and sys.argv[1] in ("--check", "--write"):
         path = Path(sys.argv[2])
-        readme = path.read_text()
-        start, end = readme.find(BEGIN), readme.find(END)
+        document = path.read_text()
+        start, end = document.find(BEGIN), document.find(END)
         if start < 0 or end < 0:
             print(f"{path}: no {BEGIN} ... {END} markers")
             return 1
-        current = readme[start : end + len(END)]
+        current = document[start : end + len(END)]
         if sys.argv[1] == "--write":
-            path.write_text(readme.replace(current, generated))
+            path.write_text(document.replace(current, generated))
             return 0
         if current != generated:
             print(f"{sys.argv[2]}: settings reference is stale; regenerate it with "
-                  "`python scripts/settings_reference.py --write README.md`")
+                  f"`python scripts/settings_reference.py --write {sys.argv[2]}`")
             return 1
         return 0
     print(generated)

@@ -262,7 +262,7 @@ def test_public_loses_connect_on_every_application_database(run: ProgramRun) -> 
 
 def test_public_loses_connect_on_the_maintenance_databases_of_our_own_server(runs) -> None:
     """dev runs its own Postgres: postgres and template1 are closed to the application roles.
-    prod's managed server is its administrator's (README says what to run)."""
+    prod's managed server is its administrator's (docs/components.md says what to run)."""
     for db in ("postgres", "template1"):
         grant = runs["dev"].one(PG_GRANT, f"databases-{db}-revoke-public")
         assert (grant.get("database"), grant.get("role"), grant.get("objectType"),

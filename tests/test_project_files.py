@@ -1,4 +1,5 @@
-"""Pulumi.yaml, the stack files, the README and the mocks harness agree with each other."""
+"""Pulumi.yaml, the stack files, the README, the settings reference (docs/settings.md) and the
+mocks harness agree with each other."""
 
 from __future__ import annotations
 
@@ -106,10 +107,10 @@ def test_merge_config_refuses_what_the_cli_refuses_and_passes_on_what_it_passes_
         merge_config("dev", {"health-pipeline:mqttPort": "1883"})
 
 
-def test_readme_documents_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
-    undocumented = [key for key in project_config() if f"`{key}`" not in readme]
-    assert not undocumented, f"README lacks: {undocumented}"
+def test_settings_reference_documents_every_setting() -> None:
+    reference = (ROOT / "docs" / "settings.md").read_text()
+    undocumented = [key for key in project_config() if f"`{key}`" not in reference]
+    assert not undocumented, f"docs/settings.md lacks: {undocumented}"
 
 
 def test_readme_starts_with_the_two_setup_commands_and_ci_runs_the_second() -> None:
@@ -129,10 +130,10 @@ def test_harness_marks_generated_secrets_as_the_providers_do() -> None:
         assert ENGINE_SECRET_OUTPUTS[token.group(1)] == names, cls.__name__
 
 
-def test_readme_settings_reference_is_generated_from_the_current_files() -> None:
+def test_settings_reference_is_generated_from_the_current_files() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "settings_reference.py"), "--check",
-         str(ROOT / "README.md")],
+         str(ROOT / "docs" / "settings.md")],
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout

@@ -385,7 +385,7 @@ def test_the_ca_and_the_truststore_settings_read_their_files(tmp_path) -> None:
 @pytest.mark.parametrize(("key", "hint"), [
     ("topicPartition", "did you mean health-pipeline:topicPartitions?"),
     ("mqttTLSPort", "did you mean health-pipeline:mqttTlsPort?"),
-    ("zzzz", "see the settings reference in README.md"),
+    ("zzzz", "see the settings reference in docs/settings.md"),
 ])
 def test_an_undeclared_key_is_refused_with_the_nearest_declared_one(key, hint) -> None:
     """A typo in a stack file would otherwise be ignored, and the stack would get the

@@ -1,4 +1,4 @@
-"""The GitHub workflows: actionlint finds nothing, and each does what the README promises.
+"""The GitHub workflows: actionlint finds nothing, and each does what docs/delivery.md promises.
 scripts/drift-report is tested on the real CLI's output in tests/engine/test_pipeline.py."""
 
 from __future__ import annotations
@@ -108,13 +108,13 @@ def test_nightly_drift_check_treats_exit_code_7_as_drift_and_files_one_issue() -
 
 
 def test_secrets_come_from_repository_secrets_and_are_documented() -> None:
-    readme = (ROOT / "README.md").read_text()
+    delivery = (ROOT / "docs" / "delivery.md").read_text()
     text = "".join(p.read_text() for p in WORKFLOWS.glob("*.yml"))
     for name in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "AWS_ACCESS_KEY_ID",
                  "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "DOCKER_SSH_KEY",
                  "DOCKER_SSH_KNOWN_HOSTS"):
         assert f"secrets.{name}" in text, name
-        assert f"`{name}`" in readme, f"README does not document {name}"
+        assert f"`{name}`" in delivery, f"docs/delivery.md does not document {name}"
 
 
 def _drift_report():

@@ -21,6 +21,6 @@ REVOKE ALL ON DATABASE metabaseappdb FROM PUBLIC;
 
 -- On a server of this stack's own (postgresMode container), PUBLIC also loses CONNECT on the
 -- maintenance databases, so an application role reaches its own database only. On a managed
--- server its administrator runs these two (README, Postgres).
+-- server its administrator runs these two (docs/components.md, AppDatabases).
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 REVOKE CONNECT ON DATABASE template1 FROM PUBLIC;
