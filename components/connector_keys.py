@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
-from components.render.keys import pem_body
 from components.settings import SnowflakeKeySlot
+from components.settings.files import pem_body
 
 __all__ = ["RSA_BITS", "ConnectorKeys", "ConnectorKeysArgs"]
 

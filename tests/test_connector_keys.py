@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from components.render.keys import KeyFileError, load_private_key, pem_body
+from components.settings.files import KeyFileError, load_private_key, pem_body
 from devtools.harness import (
     PROJECT,
     ROOT,

@@ -3,23 +3,35 @@ pipeline from what is declared, and the README's diagram is its output."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
+from io import StringIO
 
 import pytest
 
-from devtools.harness import ROOT, unwrap
+from devtools.harness import ROOT, ProgramRun, unwrap
+
+_spec = importlib.util.spec_from_file_location("plan", ROOT / "scripts" / "plan.py")
+plan = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(plan)
 
 
-def _plan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "scripts/plan.py", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+def _plan(*args: str, runs: dict[str, ProgramRun]) -> subprocess.CompletedProcess:
+    """scripts/plan.py's main in this process, on the runs the session already evaluated
+    (one program run per stack per test session); the README check below runs the script."""
+    out, err = StringIO(), StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = plan.main(list(args), runner=runs.__getitem__)
+    return subprocess.CompletedProcess(["scripts/plan.py", *args], code, out.getvalue(),
+                                       err.getvalue())
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
 def test_plan_lists_every_resource_and_masks_every_secret(stack, runs, tmp_path) -> None:
     run = runs[stack]
-    done = _plan("--stack", stack, "--diagram", str(tmp_path / "d.txt"))
+    done = _plan("--stack", stack, "--diagram", str(tmp_path / "d.txt"), runs=runs)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert f"stack {stack}: {len(run.resources)} resources" in out
@@ -34,8 +46,8 @@ def test_plan_lists_every_resource_and_masks_every_secret(stack, runs, tmp_path)
     assert (tmp_path / "d.txt").read_text() in out
 
 
-def test_diagram_follows_the_declared_resources(prod, tmp_path) -> None:
-    _plan("--stack", "prod", "--diagram", str(tmp_path / "d.txt"))
+def test_diagram_follows_the_declared_resources(runs, prod, tmp_path) -> None:
+    _plan("--stack", "prod", "--diagram", str(tmp_path / "d.txt"), runs=runs)
     diagram = (tmp_path / "d.txt").read_text()
     partitions = int(unwrap(prod.one("kafka:index/topic:Topic",
                                      "topics-device_data").get("partitions")))
@@ -45,5 +57,7 @@ def test_diagram_follows_the_declared_resources(prod, tmp_path) -> None:
 
 
 def test_readme_diagram_is_the_plan_output() -> None:
-    done = _plan("--check", "README.md")
+    """The script itself, as a reviewer runs it: a program run of its own."""
+    done = subprocess.run([sys.executable, "scripts/plan.py", "--check", "README.md"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

@@ -3,6 +3,7 @@ mocks harness agree with each other."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import subprocess
@@ -137,3 +138,36 @@ def test_settings_reference_is_generated_from_the_current_files() -> None:
         capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout
+
+
+def _imports(path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    return found | {node.module or "" for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom)}
+
+
+def test_settings_do_not_import_renderers_and_renderers_read_no_files() -> None:
+    """components/settings/ reads files and config; components/render/ turns what it gets into
+    text and never touches the disk, so a renderer's output depends on its arguments only."""
+    for path in (ROOT / "components" / "settings").glob("*.py"):
+        assert not any(m.startswith("components.render") for m in _imports(path)), path.name
+    for path in (ROOT / "components" / "render").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        calls = {node.func.attr if isinstance(node.func, ast.Attribute) else
+                 getattr(node.func, "id", "") for node in ast.walk(tree)
+                 if isinstance(node, ast.Call)}
+        assert not calls & {"open", "read_text", "read_bytes", "write_text", "write_bytes",
+                            "glob", "iterdir"}, path.name
+        assert not {"pathlib", "os", "shutil"} & _imports(path), path.name
+
+
+def test_nothing_outside_tests_imports_from_tests() -> None:
+    """Tooling lives in devtools/: scripts, benchmarks, components and devtools stand alone."""
+    for folder in ("components", "devtools", "scripts", "bench", "simulator", "policies"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if "venv" in path.parts:
+                continue
+            assert not any(m == "tests" or m.startswith("tests.") for m in _imports(path)), path
+            assert "from tests." not in path.read_text(), path

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from components.render.keys import KeyFileError, load_ca_bundle, load_truststore
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
+from components.settings.files import KeyFileError, load_ca_bundle, load_truststore
 from devtools.certs import TestCa
 from devtools.harness import (
     ALL_EXTERNAL,

@@ -10,8 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from components.render.keys import pem_body
 from components.settings import SettingsError, load_settings
+from components.settings.files import pem_body
 from devtools.harness import PROJECT, USER_SECRETS, ProgramRun, merge_config, run_program
 
 SF = "snowflake:index/"

@@ -1,9 +1,12 @@
-"""Key material read from files a user brings, each with an error that says what to do: the
-Snowflake connector's RSA key pair (PEM bodies as Snowflake and the connector want them), a CA
-bundle clients verify a server against, and a Java truststore."""
+"""Everything settings read from files a user brings or the build puts in place, each with an
+error that says what to do: the Snowflake connector's RSA key pair (PEM bodies as Snowflake and
+the connector want them), a CA bundle clients verify a server against, a Java truststore, and
+the connector jars fast-data-dev loads (with their hashes). Renderers never read files; they
+get what these return."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,14 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-__all__ = [
-    "KeyFileError",
-    "KeyMaterial",
-    "load_ca_bundle",
-    "load_private_key",
-    "load_truststore",
-    "pem_body",
-]
+from components.settings.model import PROJECT_ROOT, ConnectorJar
 
 MIN_RSA_BITS = 2048
 
@@ -125,3 +121,38 @@ def load_truststore(path: Path) -> bytes:
         raise KeyFileError(f"{path} is not a Java truststore (JKS or PKCS#12); make one with: "
                            f"keytool -importcert -file ca.pem -keystore {path.name}")
     return data
+
+
+def project_path(text: str) -> Path:
+    path = Path(text)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def locate_snowflake_jar(path: Path) -> ConnectorJar:
+    """The jar and its hash; a clear error if absent."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Snowflake connector jar not found at {path}. Fetch it (the version is pinned in "
+            "scripts/maven/pom.xml) with: scripts/fetch-connectors"
+        )
+    return ConnectorJar(path, _sha256(path))
+
+
+def locate_mqtt_source_plugin(directory: Path) -> tuple[ConnectorJar, ...]:
+    """The jars of this project's MQTT source plugin, each with its hash; a clear error if it
+    has not been built."""
+    jars = sorted(directory.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(
+            f"kafkaMqttSource is health-pipeline, but {directory} holds no jars. Build the "
+            "connector (sources in connectors/mqtt-source) with: scripts/build-mqtt-source"
+        )
+    return tuple(ConnectorJar(jar, _sha256(jar)) for jar in jars)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as jar:
+        for block in iter(lambda: jar.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
