@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import atexit
 import base64
+import copy
 import hashlib
 import json
+import os
 import runpy
 import secrets
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +52,30 @@ ENGINE_SECRET_OUTPUTS: dict[str, tuple[str, ...]] = {
 
 
 _KEYS: dict[tuple[int, str], rsa.RSAPrivateKey] = {}
+MOCK_KEYS = ROOT / "build" / "stubs" / "mock-keys"
+"""Named mock RSA keys, generated once per checkout (build/ is ignored by git): a 4096-bit key
+takes up to a second, and every process that runs the program (tests, scripts/plan, bench)
+would otherwise make its own."""
 
 
 def _rsa_key(bits: int, name: str = "") -> rsa.RSAPrivateKey:
-    """A real RSA key; one per resource name for the whole session, because 4096-bit keys
-    take a while and independent runs need not differ (runs sharing a State share it anyway)."""
-    if (bits, name) not in _KEYS or not name:
-        _KEYS[(bits, name)] = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    """A real RSA key; one per resource name, because 4096-bit keys take a while and
+    independent runs need not differ (runs sharing a State share it anyway); a fresh one for
+    no name."""
+    if not name:
+        return rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if (bits, name) not in _KEYS:
+        path = MOCK_KEYS / f"{bits}-{name}.pem"
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), None)
+        except (OSError, ValueError):
+            key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+            MOCK_KEYS.mkdir(parents=True, exist_ok=True)
+            part = path.with_name(f".{path.name}.{os.getpid()}")
+            part.write_text(_pem(key, serialization.PrivateFormat.PKCS8))
+            part.replace(path)
+        assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == bits, path
+        _KEYS[(bits, name)] = key
     return _KEYS[(bits, name)]
 
 
@@ -65,7 +85,7 @@ def _pem(key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat) -> str:
 
 
 # The Snowflake admin's key, as a user would set it with `pulumi config set --secret`.
-ADMIN_KEY_PEM = _pem(_rsa_key(2048), serialization.PrivateFormat.PKCS8)
+ADMIN_KEY_PEM = _pem(_rsa_key(2048, "snowflake-admin"), serialization.PrivateFormat.PKCS8)
 
 # The CA of prod's managed Postgres, as a user brings it (postgresCaFile); a throwaway one here.
 _FILES = Path(tempfile.mkdtemp(prefix="health-pipeline-harness-"))
@@ -139,12 +159,23 @@ class ConfigError(ValueError):
     """What the Pulumi CLI would refuse before running the program."""
 
 
+@cache
+def _parsed(path: Path, mtime_ns: int) -> Any:
+    """A YAML file parsed once per version of it (the harness reads the project and stack
+    files on every run; parsing them was a quarter of a run's time)."""
+    return yaml.safe_load(path.read_text())
+
+
+def _yaml(path: Path) -> Any:
+    return copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
+
+
 def project_config() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    return _yaml(ROOT / "Pulumi.yaml")["config"]
 
 
 def stack_file(stack: str) -> dict[str, Any]:
-    return yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()).get("config") or {}
+    return _yaml(ROOT / f"Pulumi.{stack}.yaml").get("config") or {}
 
 
 def _type_ok(kind: str, value: Any) -> bool:

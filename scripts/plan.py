@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -148,7 +149,9 @@ def readme_block(text: str) -> str:
     return f"{BEGIN}\n```\n{text}```\n{END}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None,
+         runner: Callable[[str], ProgramRun] = run_program) -> int:
+    """`runner` evaluates a stack (the tests pass the runs they already have)."""
     parser = argparse.ArgumentParser(prog="scripts/plan", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", default="dev", choices=("dev", "prod"))
     parser.add_argument("--diagram", type=Path, help="write the diagram here "
@@ -157,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--readme", type=Path, help="replace the diagram in this README")
     group.add_argument("--check", type=Path, help="exit 1 when this README's diagram is stale")
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `scripts/plan | head` ends quietly
-    run = run_program(args.stack)
+    run = runner(args.stack)
     picture = diagram(run)
     if args.check or args.readme:
         readme = (args.check or args.readme).read_text()
@@ -184,4 +186,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `scripts/plan | head` ends quietly
     sys.exit(main())
