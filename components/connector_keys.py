@@ -19,7 +19,9 @@ RSA_BITS = 4096
 @dataclass(frozen=True)
 class ConnectorKeysArgs:
     slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
+    """The service user's two key slots (snowflakeKey1/2): generated, brought or empty."""
     active: int
+    """The slot (1 or 2) whose private key the connector uses (snowflakeActiveKey)."""
 
 
 class ConnectorKeys(pulumi.ComponentResource):

@@ -113,11 +113,13 @@ class ConnectorArgs:
     connect_url: pulumi.Input[str]
     """Connect REST URL as reached from the machine running Pulumi."""
     name: str
+    """The connector's name on the cluster; a new name is a new connector."""
     config: Mapping[str, Input[str]]
     """Flat string map. The values of SECRET_CONFIG_KEYS are kept secret one by one (as is any
     value that comes from a secret), the rest stay readable, so a preview names the keys that
     changed and shows only credentials as [secret]."""
     timeout_seconds: int = 30
+    """Seconds each REST call may take before the operation fails."""
 
 
 class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
@@ -155,11 +157,15 @@ class SnowflakeTarget:
     url: Input[str]
     """`<org>-<account>.snowflakecomputing.com:443` (snowflake.url.name)."""
     user: Input[str]
+    """The service user the sink logs in as (snowflake.user.name)."""
     private_key: Input[str]
     """Secret: the PKCS#8 private key body (snowflake.private.key)."""
     database: Input[str]
+    """Where the sink creates its tables (snowflake.database.name)."""
     schema: Input[str]
+    """The schema in `database` (snowflake.schema.name)."""
     role: Input[str]
+    """The role the sink works as (snowflake.role.name)."""
     after: tuple[pulumi.Resource, ...] = ()
     """What the sink waits for (the Snowflake user, its role and grants)."""
 
@@ -181,10 +187,13 @@ class StreamConnectorsArgs:
     mqtt_url: str
     """The broker as Connect's workers reach it."""
     mqtt_username: Input[str]
+    """The broker login of the MQTT source."""
     mqtt_password: Input[str]
+    """Secret: that login's password."""
     schema_registry_url: str
     """Schema Registry as Connect's workers reach it."""
     buffer: SinkBuffer
+    """When the Snowflake sink flushes (records, seconds, bytes)."""
     snowflake: SnowflakeTarget | None
     """None when the stack has Snowflake off: then there is no sink."""
     mqtt_ca_pem: Input[str] = ""

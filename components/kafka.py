@@ -103,9 +103,11 @@ class KafkaEndpoints:
 @dataclass(frozen=True)
 class KafkaClusterArgs:
     settings: KafkaSettings
+    """The stack's kafka* settings: mode, image, ports, or the external cluster."""
     engine: DockerEngine | None
     """The engine fast-data-dev runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     snowflake_jar: ConnectorJar | None
     """Required in container mode."""
     extra_plugins: tuple[ConnectorJar, ...] = ()

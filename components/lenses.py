@@ -76,13 +76,19 @@ def _agent_probe(port: int) -> list[str]:
 @dataclass(frozen=True)
 class LensesArgs:
     settings: LensesSettings
+    """The stack's lenses* settings: mode, images, ports, HTTPS front, or the external HQ."""
     engine: DockerEngine | None
+    """The engine the agent (and in container mode HQ) runs on; required."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     environment: str
     """Name of this stack's environment in HQ."""
     postgres: PostgresServer
+    """The server holding HQ's and the agent's databases."""
     databases: AppDatabases
+    """The logins of the `hq` and `agent1` databases."""
     kafka: KafkaCluster
+    """The cluster, Schema Registry and Connect the agent is provisioned with."""
     kafka_settings: KafkaSettings
     """For the agent's SASL credentials to an external cluster."""
 

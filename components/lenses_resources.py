@@ -151,6 +151,7 @@ class EnvironmentArgs:
     hq_url: Input[str]
     """HQ's HTTP URL, as seen from the machine running Pulumi."""
     username: Input[str]
+    """An HQ administrator, who may create environments."""
     password: Input[str]
     """Secret; an HQ administrator's login."""
     name: Input[str]
@@ -233,8 +234,11 @@ class TopicFormatArgs:
     environment: Input[str]
     """The Lenses environment whose agent reads the topic."""
     username: Input[str]
+    """HQ login of a user allowed to manage topics in `environment`."""
     password: Input[str]
+    """Secret: that user's password."""
     topic: str
+    """The Kafka topic whose formats are declared."""
     key_type: str
     """Lenses' name of the key format, e.g. STRING."""
     value_type: str

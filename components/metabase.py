@@ -43,11 +43,15 @@ def connection_uri(host: str, port: int, database: str, sslmode: str,
 @dataclass(frozen=True)
 class MetabaseArgs:
     settings: MetabaseSettings
+    """The stack's metabase* settings: mode, image, port, HTTPS front, or the external URL."""
     engine: DockerEngine | None
     """None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     postgres: PostgresServer | None
+    """The server holding Metabase's application database; container mode only."""
     databases: AppDatabases | None
+    """The login of that database (metabaseappdb); container mode only."""
 
 
 class Metabase(pulumi.ComponentResource):

@@ -74,9 +74,11 @@ def health_probe(layout: MosquittoLayout) -> list[str]:
 @dataclass(frozen=True)
 class MqttBrokerArgs:
     settings: MqttSettings
+    """The stack's mqtt* settings: mode, image, ports, TLS, or the external broker."""
     engine: DockerEngine | None
     """The engine the broker runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     connector_client_certificate: bool = False
     """Make a client certificate for the MQTT source (Stream Reactor's insists on one; the
     broker never asks for it)."""

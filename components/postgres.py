@@ -53,9 +53,11 @@ APP_DATABASES = (
 @dataclass(frozen=True)
 class PostgresServerArgs:
     settings: PostgresSettings
+    """The stack's postgres* settings: mode, image, port, TLS, or the managed server."""
     engine: DockerEngine | None
     """The engine Postgres runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
 
 
 class PostgresServer(pulumi.ComponentResource):
@@ -198,8 +200,11 @@ MAINTENANCE_DATABASES = ("postgres", "template1")
 @dataclass(frozen=True)
 class AppDatabasesArgs:
     provider: postgresql.Provider
+    """The server's admin provider (PostgresServer.provider)."""
     protect: bool
+    """Protect the databases and roles from deletion (protectStatefulResources)."""
     databases: tuple[AppDatabase, ...] = APP_DATABASES
+    """One database and login role per application."""
     own_server: bool = False
     """The server is this stack's container: PUBLIC also loses CONNECT on the maintenance
     databases, so an application role reaches nothing but its own database. A managed

@@ -95,11 +95,15 @@ class ProcessorArgs:
     environment: Input[str]
     """The Lenses environment (agent) that runs the processor."""
     username: Input[str]
+    """HQ login of a user allowed to manage processors in `environment`."""
     password: Input[str]
+    """Secret: that user's password."""
     name: Input[str]
     """Name in Lenses; unique per environment."""
     sql: Input[str]
+    """The processor's Lenses SQL; a change replaces the processor."""
     description: Input[str] = ""
+    """Shown in Lenses; empty leaves it out."""
     hq_ca_pem: Input[str] = ""
     """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
 
@@ -128,11 +132,13 @@ class SqlProcessorsArgs:
     environment: str
     """The Lenses environment whose agent runs the processors."""
     username: Input[str]
+    """HQ login of a user allowed to manage processors in `environment`."""
     password: Input[str]
     """Secret; HQ login of a user allowed to manage processors in `environment`."""
     hq_ca_pem: Input[str] = ""
     """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
     streams: tuple[DerivedStream, ...] = DERIVED_STREAMS
+    """One processor per stream, from device_data into the stream's topic."""
     sql_dir: Path = SQL_DIR
     """Where `<stream name>.sql` files live."""
     value_schema: Path = DEVICE_VALUE_SCHEMA
