@@ -119,6 +119,18 @@ class KafkaClusterArgs:
     """Files the connectors read on the worker in container mode (the MQTT source's TLS
     files)."""
 
+    def __post_init__(self) -> None:
+        if self.settings.mode is Mode.EXTERNAL:
+            return
+        if self.engine is None or self.settings.placement is None:
+            raise ValueError(
+                "KafkaClusterArgs.engine: container mode needs a Docker engine (the one of "
+                "kafkaDockerHost, else dockerHost), or set kafkaMode to external")
+        if self.snowflake_jar is None:
+            raise ValueError(
+                "KafkaClusterArgs.snowflake_jar: container mode needs the connector jar on "
+                "Connect's plugin path (locate_snowflake_jar, after scripts/fetch-connectors)")
+
     @classmethod
     def for_stack(cls, settings: KafkaSettings, engine: DockerEngine | None,
                   defaults: ContainerDefaults,
@@ -161,8 +173,9 @@ class KafkaCluster(pulumi.ComponentResource):
             self.schema_registry_url = pulumi.Output.from_input(s.schema_registry_url)
             self.connect_url = pulumi.Output.from_input(s.connect_url)
         else:
-            if args.engine is None or args.snowflake_jar is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine and the connector jar")
+            # Checked in KafkaClusterArgs.__post_init__.
+            assert args.engine is not None and args.snowflake_jar is not None
+            assert s.placement is not None
             self._run(name, s, s.placement, args.engine, args.defaults,
                       (args.snowflake_jar, *args.extra_plugins), args.expected_classes,
                       args.connector_files)

@@ -92,6 +92,25 @@ class LensesArgs:
     kafka_settings: KafkaSettings
     """For the agent's SASL credentials to an external cluster."""
 
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.DISABLED:
+            raise ValueError("LensesArgs.settings: lensesMode is disabled, so there is no "
+                             "Lenses to build")
+        if self.engine is None or s.placement is None:
+            raise ValueError(
+                "LensesArgs.engine: Lenses needs a Docker engine for its agent (the one of "
+                "lensesDockerHost, else dockerHost)")
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("lensesHqAgentsAddress", s.hq_agents_endpoint),
+                                              ("lensesAgentKey", s.agent_key),
+                                              ("lensesAdminPassword", s.admin_password))
+                       if value is None]
+            if missing:
+                raise ValueError(
+                    "LensesArgs.settings: external HQ needs lensesHqAgentsAddress, "
+                    f"lensesAgentKey and lensesAdminPassword; set {' and '.join(missing)}")
+
 
 class Lenses(pulumi.ComponentResource):
     """Lenses HQ and agent, provisioned with the stack's Kafka, Schema Registry and Connect."""
@@ -110,8 +129,8 @@ class Lenses(pulumi.ComponentResource):
     ) -> None:
         super().__init__("healthpipe:lenses:Lenses", name, None, opts)
         s = args.settings
-        if s.placement is None or args.engine is None or s.mode is Mode.DISABLED:
-            raise ValueError("Lenses needs a Docker engine for its agent and must be enabled")
+        # Checked in LensesArgs.__post_init__.
+        assert s.placement is not None and args.engine is not None
         engine = args.engine
         engine_host = s.placement.docker_host
         pg = args.postgres.endpoint_for(engine_host)
@@ -201,9 +220,8 @@ class Lenses(pulumi.ComponentResource):
             hq_link = environment.agent_key.apply(
                 lambda key: HqConnection(s.placement.alias, s.HQ_AGENTS_PORT, key))
         else:
-            if s.hq_agents_endpoint is None or s.agent_key is None or s.admin_password is None:
-                raise ValueError("external HQ needs lensesHqAgentsAddress, lensesAgentKey and "
-                                 "lensesAdminPassword")
+            assert s.hq_agents_endpoint is not None and s.agent_key is not None
+            assert s.admin_password is not None
             endpoint = s.hq_agents_endpoint
             truststore_password = s.hq_agents_truststore_password or pulumi.Output.from_input("")
             hq_link = pulumi.Output.all(s.agent_key, truststore_password).apply(

@@ -53,6 +53,20 @@ class MetabaseArgs:
     databases: AppDatabases | None
     """The login of that database (metabaseappdb); container mode only."""
 
+    def __post_init__(self) -> None:
+        if self.settings.mode is Mode.EXTERNAL:
+            return
+        if self.engine is None or self.settings.placement is None:
+            raise ValueError(
+                "MetabaseArgs.engine: container mode needs a Docker engine (the one of "
+                "metabaseDockerHost, else dockerHost), or set metabaseMode to external")
+        missing = [f"MetabaseArgs.{field}" for field, value in (("postgres", self.postgres),
+                                                                ("databases", self.databases))
+                   if value is None]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)}: container mode needs its database "
+                             f"({APP_DATABASE} on the stack's Postgres)")
+
 
 class Metabase(pulumi.ComponentResource):
     url: pulumi.Output[str]
@@ -69,13 +83,9 @@ class Metabase(pulumi.ComponentResource):
         if s.mode is Mode.EXTERNAL:
             self.url = pulumi.Output.from_input(s.url)
         else:
-            if (
-                s.placement is None
-                or args.engine is None
-                or args.postgres is None
-                or args.databases is None
-            ):
-                raise ValueError("container mode needs a Docker engine and its database")
+            # Checked in MetabaseArgs.__post_init__.
+            assert s.placement is not None and args.engine is not None
+            assert args.postgres is not None and args.databases is not None
             pg = args.postgres.endpoint_for(s.placement.docker_host)
             login = args.databases.logins[APP_DATABASE]
             ca_pem = args.postgres.ca_pem

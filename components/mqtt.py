@@ -85,6 +85,21 @@ class MqttBrokerArgs:
     export_connector_tls: bool = False
     """Export it too, for an operator to place on external Connect workers."""
 
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("mqttDevicePassword", s.device_password),
+                                              ("mqttConnectorPassword", s.connector_password))
+                       if value is None]
+            if missing:
+                raise ValueError(
+                    "MqttBrokerArgs.settings: an external broker needs both MQTT passwords; "
+                    f"set {' and '.join(missing)} (pulumi config set --secret)")
+        elif self.engine is None or s.placement is None:
+            raise ValueError(
+                "MqttBrokerArgs.engine: container mode needs a Docker engine (the one of "
+                "mqttDockerHost, else dockerHost), or set mqttMode to external")
+
     @classmethod
     def for_stack(cls, settings: Settings, engine: DockerEngine | None,
                   defaults: ContainerDefaults) -> MqttBrokerArgs:
@@ -121,16 +136,15 @@ class MqttBroker(pulumi.ComponentResource):
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
         if s.mode is Mode.EXTERNAL:
-            if s.device_password is None or s.connector_password is None:
-                raise ValueError("an external broker needs both MQTT passwords")
+            # Checked in MqttBrokerArgs.__post_init__.
+            assert s.device_password is not None and s.connector_password is not None
             self.url = pulumi.Output.from_input(s.endpoint)
             self.websocket_url = pulumi.Output.from_input("")
             self.ca_certificate = pulumi.Output.from_input("")
             self.device_password = pulumi.Output.secret(s.device_password)
             self.connector_password = pulumi.Output.secret(s.connector_password)
         else:
-            if args.engine is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine")
+            assert args.engine is not None and s.placement is not None
             self._run(name, s, s.placement, args.engine, args.defaults)
         self.connector_tls = (generate_client_tls(f"{name}-connector-tls", self,
                                                   "health-pipeline MQTT source")

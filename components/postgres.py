@@ -59,6 +59,20 @@ class PostgresServerArgs:
     defaults: ContainerDefaults
     """Stack-wide container choices (name prefix, publish address, protect)."""
 
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("postgresEndpoint", s.endpoint),
+                                              ("postgresAdminPassword", s.admin_password))
+                       if value is None]
+            if missing:
+                raise ValueError("PostgresServerArgs.settings: external Postgres needs "
+                                 f"{' and '.join(missing)}")
+        elif self.engine is None or s.placement is None:
+            raise ValueError(
+                "PostgresServerArgs.engine: container mode needs a Docker engine (the one of "
+                "postgresDockerHost, else dockerHost), or set postgresMode to external")
+
 
 class PostgresServer(pulumi.ComponentResource):
     """The server and an admin provider that only connects once it is healthy."""
@@ -80,13 +94,12 @@ class PostgresServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = []
         if s.mode is Mode.EXTERNAL:
-            if s.endpoint is None or s.admin_password is None:
-                raise ValueError("external Postgres needs postgresEndpoint and a password")
+            # Checked in PostgresServerArgs.__post_init__.
+            assert s.endpoint is not None and s.admin_password is not None
             endpoint = s.endpoint
             password = pulumi.Output.secret(s.admin_password)
         else:
-            if args.engine is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine")
+            assert args.engine is not None and s.placement is not None
             password = random.RandomPassword(
                 f"{name}-admin-password", length=32, special=False, opts=child
             ).result

@@ -149,7 +149,8 @@ class SqlProcessorsArgs:
 
     def __post_init__(self) -> None:
         if not self.environment:
-            raise ValueError("SqlProcessorsArgs.environment must name a Lenses environment")
+            raise ValueError("SqlProcessorsArgs.environment must name a Lenses environment "
+                             "(lensesEnvironmentName)")
         if not self.streams:
             raise ValueError("SqlProcessorsArgs.streams must list at least one stream")
 
@@ -164,8 +165,14 @@ class SqlProcessors(pulumi.ComponentResource):
         self, name: str, args: SqlProcessorsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         # Every file is read before anything is registered: a missing one registers nothing.
-        sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
-        schema = device_value_schema(args.value_schema)
+        try:
+            sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
+        except ValueError as error:
+            raise ValueError(f"SqlProcessorsArgs.sql_dir: {error}") from None
+        try:
+            schema = device_value_schema(args.value_schema)
+        except ValueError as error:
+            raise ValueError(f"SqlProcessorsArgs.value_schema: {error}") from None
         super().__init__("healthpipe:lenses:SqlProcessors", name, None, opts)
         # A processor is checked against its input's schema when it is created, and device_data
         # may hold no record yet: Lenses is told its formats first instead of guessing them
