@@ -23,7 +23,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.https_front import run_https_front
+from components.https_front import run_https_front, web_url
 from components.kafka import KafkaCluster
 from components.lenses_resources import Environment, EnvironmentArgs
 from components.postgres import AppDatabases, PostgresServer
@@ -196,13 +196,14 @@ class Lenses(pulumi.ComponentResource):
             if s.https:
                 front = run_https_front(
                     self, name, engine, args.defaults, s.https, role="lenses-hq",
-                    upstream=f"{s.placement.alias}:{s.HQ_HTTP_PORT}", docker_host=engine_host,
-                    host_port=s.hq_port, depends_on=[hq.container])
+                    service=s.placement, service_port=s.HQ_HTTP_PORT, host_port=s.hq_port,
+                    depends_on=[hq.container])
                 self.url = pulumi.Output.from_input(front.url)
                 self.ca_certificate = front.ca_pem
                 hq_ready: list[pulumi.Resource] = [hq.container, front.container]
             else:
-                self.url = pulumi.Output.from_input(f"http://{engine_host.address}:{s.hq_port}")
+                self.url = pulumi.Output.from_input(
+                    web_url(s.placement, s.HQ_HTTP_PORT, s.hq_port, https=False))
                 hq_ready = [hq.container]
             self.admin_password = pulumi.Output.secret(password.result)
             # The environment is made through HQ's API, as an administrator, once HQ is
@@ -217,6 +218,7 @@ class Lenses(pulumi.ComponentResource):
                                        protect=args.defaults.protect),
             )
             depends_on = [args.databases, hq.container, environment]
+            # The agent runs on HQ's engine and HQ publishes no agents port: always its alias.
             hq_link = environment.agent_key.apply(
                 lambda key: HqConnection(s.placement.alias, s.HQ_AGENTS_PORT, key))
         else:

@@ -16,7 +16,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.https_front import run_https_front
+from components.https_front import run_https_front, web_url
 from components.postgres import AppDatabases, PostgresServer
 from components.settings import MetabaseSettings, Mode
 
@@ -89,9 +89,8 @@ class Metabase(pulumi.ComponentResource):
             pg = args.postgres.endpoint_for(s.placement.docker_host)
             login = args.databases.logins[APP_DATABASE]
             ca_pem = args.postgres.ca_pem
-            address = s.placement.docker_host.address
-            scheme = "https" if s.https else "http"
-            self.url = pulumi.Output.from_input(f"{scheme}://{address}:{s.port}")
+            site_url = web_url(s.placement, CONTAINER_PORT, s.port, https=s.https is not None)
+            self.url = pulumi.Output.from_input(site_url)
             service = run_container(
                 self,
                 name,
@@ -105,7 +104,7 @@ class Metabase(pulumi.ComponentResource):
                     ports=[] if s.https else [Port(CONTAINER_PORT, s.port)],
                     envs=[
                         # The address users reach it by: Metabase builds its links from it.
-                        f"MB_SITE_URL={scheme}://{address}:{s.port}",
+                        f"MB_SITE_URL={site_url}",
                         "MB_DB_CONNECTION_URI=" + connection_uri(
                             pg.host, pg.port, login.database, args.postgres.sslmode,
                             POSTGRES_CA_PATH if ca_pem else None),
@@ -136,8 +135,7 @@ class Metabase(pulumi.ComponentResource):
             if s.https:
                 front = run_https_front(
                     self, name, args.engine, args.defaults, s.https, role="metabase",
-                    upstream=f"{s.placement.alias}:{CONTAINER_PORT}",
-                    docker_host=s.placement.docker_host, host_port=s.port,
+                    service=s.placement, service_port=CONTAINER_PORT, host_port=s.port,
                     depends_on=[service.container])
                 self.ca_certificate = front.ca_pem
         self._https = bool(s.https)

@@ -293,9 +293,10 @@ class MqttBroker(pulumi.ComponentResource):
                 healthcheck=Healthcheck(command=health_probe(layout)),
             ),
         )
-        address = placement.docker_host.address
-        self.url = pulumi.Output.from_input(f"ssl://{address}:{s.tls_port}")
-        self.websocket_url = pulumi.Output.from_input(f"wss://{address}:{s.secure_websocket_port}")
+        # The machine running Pulumi is in no Docker engine of the stack.
+        self.url = pulumi.Output.from_input(self.url_for(None))
+        websocket = placement.reached_from(None, SECURE_WEBSOCKET_PORT, s.secure_websocket_port)
+        self.websocket_url = pulumi.Output.from_input(f"wss://{websocket}")
         self.ca_certificate = ca
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])

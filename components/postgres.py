@@ -143,7 +143,8 @@ class PostgresServer(pulumi.ComponentResource):
                 ),
             )
             depends.append(server.container)
-            endpoint = Endpoint(s.placement.docker_host.address, s.port)
+            # The machine running Pulumi is in no Docker engine of the stack.
+            endpoint = s.placement.reached_from(None, CONTAINER_PORT, s.port)
         self.host = pulumi.Output.from_input(endpoint.host)
         self.port = pulumi.Output.from_input(endpoint.port)
         self.admin_username = pulumi.Output.from_input(s.admin_username)
