@@ -19,7 +19,21 @@ RSA_BITS = 4096
 @dataclass(frozen=True)
 class ConnectorKeysArgs:
     slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
+    """The service user's two key slots (snowflakeKey1/2): generated, brought or empty."""
     active: int
+    """The slot (1 or 2) whose private key the connector uses (snowflakeActiveKey)."""
+
+    def __post_init__(self) -> None:
+        for slot in self.slots:
+            brought = slot.filled and not slot.generated
+            if brought and (slot.public_key_body is None or slot.private_key_body is None):
+                raise ValueError(
+                    f"ConnectorKeysArgs.slots: key slot {slot.slot} ({slot.source}) was not "
+                    f"loaded from the file snowflakeKey{slot.slot} names")
+        if not any(slot.slot == self.active and slot.filled for slot in self.slots):
+            raise ValueError(
+                f"ConnectorKeysArgs.active: active key slot {self.active} is empty; fill it "
+                f"(snowflakeKey{self.active}) or set snowflakeActiveKey to a filled slot")
 
 
 class ConnectorKeys(pulumi.ComponentResource):
@@ -52,12 +66,10 @@ class ConnectorKeys(pulumi.ComponentResource):
                     key.private_key_pem_pkcs8.apply(pem_body)
                 )
             else:
-                if slot.public_key_body is None or slot.private_key_body is None:
-                    raise ValueError(f"key slot {slot.slot} ({slot.source}) was not loaded")
+                # Checked in ConnectorKeysArgs.__post_init__.
+                assert slot.public_key_body is not None and slot.private_key_body is not None
                 self.public_keys[slot.slot] = pulumi.Output.from_input(slot.public_key_body)
                 private_keys[slot.slot] = pulumi.Output.secret(slot.private_key_body)
-        if args.active not in private_keys:
-            raise ValueError(f"active key slot {args.active} is empty")
         self.private_key = private_keys[args.active]
         self.register_outputs(
             {f"publicKey{slot}": key for slot, key in self.public_keys.items()}

@@ -4,22 +4,15 @@ and the component that declares the MQTT source and the Snowflake sink."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pulumi
 from pulumi import Input
-from pulumi.dynamic import (
-    CreateResult,
-    DiffResult,
-    ReadResult,
-    ResourceProvider,
-    UpdateResult,
-)
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
 from components.connect_api import ConnectClient
-from components.dynamic import engine_keyed_diff
-from components.http_api import JsonApi
+from components.dynamic import ArgsResource, RestProvider
 from components.kafka import KafkaCluster
 from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker
 from components.render.connectors import (
@@ -45,67 +38,57 @@ MQTT_SOURCE_NAME = "health_mqtt_source"
 SNOWFLAKE_SINK_NAME = "health_snowflake_sink"
 """Snowflake's connector takes its name as an identifier: letters, digits and underscores."""
 
-REPLACE_ON = ("connect_url", "name")
-"""A connector renamed or moved to another cluster is a new connector."""
-PROPERTIES = ("connect_url", "name", "config", "timeout_seconds")
-"""The inputs a connector resource keeps, compares and reads back."""
+
+class ConnectorProvider(RestProvider):
+    """One Kafka Connect connector (see RestProvider for what the provider holds). Create and
+    update are the same idempotent PUT, after Connect validated the config; read returns the
+    live config so that `pulumi preview --refresh` shows drift."""
+
+    INPUTS = ("connect_url", "name", "config", "timeout_seconds")
+    REPLACED_BY = ("connect_url", "name")
+    """A connector renamed or moved to another cluster is a new connector."""
+
+    def _client(self, props: dict[str, Any]) -> ConnectClient:
+        """A client for the cluster in `props`, masking the config's secret values in errors;
+        the resource's own timeout_seconds bounds each call."""
+        config = props.get("config") or {}
+        secrets = [str(config[k]) for k in SECRET_CONFIG_KEYS if config.get(k)]
+        return ConnectClient(self._api(
+            str(props["connect_url"]), secrets=secrets,
+            timeout=float(props.get("timeout_seconds") or self.timeout)))
+
+    def _outs(self, props: dict[str, Any], config: Mapping[str, str]) -> dict[str, Any]:
+        return {**self._inputs(props), "config": dict(config),
+                "timeout_seconds": props.get("timeout_seconds") or 30}
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self._apply(props)
+        return CreateResult(props["name"], self._outs(props, props["config"]))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        live = self._client(props).get_config(id_)
+        if live is None:
+            return ReadResult(None, {})
+        outs = self._outs(props, live)
+        return ReadResult(id_, outs, self._inputs(outs))
+
+    def update(self, id_: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self._apply(news)
+        return UpdateResult(self._outs(news, news["config"]))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        self._client(props).delete(id_)
+
+    def _apply(self, props: dict[str, Any]) -> None:
+        client = self._client(props)
+        client.validate(props["config"])
+        client.put_config(props["name"], props["config"])
 
 
 def client_for(props: Mapping[str, Any], backoff: float = 0.5) -> ConnectClient:
-    """A client for the cluster in `props`, masking the config's secret values in errors."""
-    config = props.get("config") or {}
-    secrets = tuple(str(config[k]) for k in SECRET_CONFIG_KEYS if config.get(k))
-    return ConnectClient(
-        JsonApi(
-            str(props["connect_url"]).rstrip("/"),
-            timeout=float(props.get("timeout_seconds") or 30),
-            backoff=backoff,
-            secrets=secrets,
-        )
-    )
-
-
-def _outs(props: Mapping[str, Any], config: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "connect_url": props["connect_url"],
-        "name": props["name"],
-        "config": dict(config),
-        "timeout_seconds": props.get("timeout_seconds") or 30,
-    }
-
-
-class ConnectorProvider(ResourceProvider):
-    """Create and update are the same idempotent PUT, after Connect validated the config;
-    read returns the live config so that `pulumi preview --refresh` shows drift."""
-
-    # Factory for the REST client; tests swap it to point at a local server.
-    client = staticmethod(client_for)
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        api = self.client(props)
-        api.validate(props["config"])
-        api.put_config(props["name"], props["config"])
-        return CreateResult(props["name"], _outs(props, props["config"]))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        live = self.client(props).get_config(id_)
-        if live is None:
-            return ReadResult(None, {})
-        outs = _outs(props, live)
-        return ReadResult(id_, outs, {k: outs[k] for k in PROPERTIES})
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in PROPERTIES if olds.get(k) != news.get(k)]
-        return engine_keyed_diff(bool(changed), [k for k in changed if k in REPLACE_ON])
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        api = self.client(news)
-        api.validate(news["config"])
-        api.put_config(news["name"], news["config"])
-        return UpdateResult(_outs(news, news["config"]))
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        self.client(props).delete(id_)
+    """The provider's client for the cluster in `props`, for tools and tests that call Connect
+    as the provider does."""
+    return ConnectorProvider(backoff=backoff)._client(dict(props))
 
 
 @dataclass(frozen=True)
@@ -113,14 +96,16 @@ class ConnectorArgs:
     connect_url: pulumi.Input[str]
     """Connect REST URL as reached from the machine running Pulumi."""
     name: str
+    """The connector's name on the cluster; a new name is a new connector."""
     config: Mapping[str, Input[str]]
     """Flat string map. The values of SECRET_CONFIG_KEYS are kept secret one by one (as is any
     value that comes from a secret), the rest stay readable, so a preview names the keys that
     changed and shows only credentials as [secret]."""
     timeout_seconds: int = 30
+    """Seconds each REST call may take before the operation fails."""
 
 
-class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
+class Connector(ArgsResource, module="connect", name="Connector"):
     """One Kafka Connect connector, managed through the REST API."""
 
     config: pulumi.Output[dict[str, str]]
@@ -128,24 +113,16 @@ class Connector(pulumi.dynamic.Resource, module="connect", name="Connector"):
     The inputs keep only the credentials secret."""
 
     def __init__(
-        self, name: str, args: ConnectorArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: ConnectorArgs,
+        opts: pulumi.ResourceOptions | None = None,
+        provider: ConnectorProvider | None = None,
     ) -> None:
-        super().__init__(
-            ConnectorProvider(),
-            name,
-            {
-                "connect_url": args.connect_url,
-                "name": args.name,
-                "config": {
-                    key: pulumi.Output.secret(value) if key in SECRET_CONFIG_KEYS else value
-                    for key, value in args.config.items()
-                },
-                "timeout_seconds": args.timeout_seconds,
-            },
-            pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(additional_secret_outputs=["config"])
-            ),
-        )
+        config = {key: pulumi.Output.secret(value) if key in SECRET_CONFIG_KEYS else value
+                  for key, value in args.config.items()}
+        super().__init__(provider or ConnectorProvider(), name, replace(args, config=config),
+                         opts, secret_outputs=("config",))
 
 
 @dataclass(frozen=True)
@@ -155,11 +132,15 @@ class SnowflakeTarget:
     url: Input[str]
     """`<org>-<account>.snowflakecomputing.com:443` (snowflake.url.name)."""
     user: Input[str]
+    """The service user the sink logs in as (snowflake.user.name)."""
     private_key: Input[str]
     """Secret: the PKCS#8 private key body (snowflake.private.key)."""
     database: Input[str]
+    """Where the sink creates its tables (snowflake.database.name)."""
     schema: Input[str]
+    """The schema in `database` (snowflake.schema.name)."""
     role: Input[str]
+    """The role the sink works as (snowflake.role.name)."""
     after: tuple[pulumi.Resource, ...] = ()
     """What the sink waits for (the Snowflake user, its role and grants)."""
 
@@ -181,10 +162,13 @@ class StreamConnectorsArgs:
     mqtt_url: str
     """The broker as Connect's workers reach it."""
     mqtt_username: Input[str]
+    """The broker login of the MQTT source."""
     mqtt_password: Input[str]
+    """Secret: that login's password."""
     schema_registry_url: str
     """Schema Registry as Connect's workers reach it."""
     buffer: SinkBuffer
+    """When the Snowflake sink flushes (records, seconds, bytes)."""
     snowflake: SnowflakeTarget | None
     """None when the stack has Snowflake off: then there is no sink."""
     mqtt_ca_pem: Input[str] = ""

@@ -27,6 +27,7 @@ __all__ = [
 @dataclass(frozen=True)
 class DockerEngineArgs:
     host: DockerHost
+    """The engine's URL (unix://, tcp:// or ssh://), from the stack's placements."""
     network_name: str
     """Docker network every container of the stack on this engine joins."""
 

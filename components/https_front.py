@@ -26,14 +26,21 @@ from components.docker_host import (
     run_container,
 )
 from components.render.proxy import ProxyLayout, render_proxy_conf
-from components.settings import DockerHost, HttpsFront
+from components.settings import ContainerPlacement, HttpsFront
 from components.tls import generate_server_tls
 
-__all__ = ["CONF_PATH", "PROXY_PORT", "HttpsEndpoint", "run_https_front"]
+__all__ = ["CONF_PATH", "PROXY_PORT", "HttpsEndpoint", "run_https_front", "web_url"]
 
 PROXY_PORT = 8443
 CONF_PATH = "/etc/nginx/conf.d/default.conf"
 """Replaces the image's default server (plain HTTP on 80): the proxy serves HTTPS only."""
+
+
+def web_url(placement: ContainerPlacement, port: int, host_port: int, https: bool) -> str:
+    """Where the machine running Pulumi (in no Docker engine) reaches a web service on
+    `placement`: its engine's address at `host_port`, which the service publishes, or its
+    HTTPS front in its stead."""
+    return f"{'https' if https else 'http'}://{placement.reached_from(None, port, host_port)}"
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,15 @@ def run_https_front(
     front: HttpsFront,
     *,
     role: str,
-    upstream: str,
-    docker_host: DockerHost,
+    service: ContainerPlacement,
+    service_port: int,
     host_port: int,
     depends_on: Sequence[pulumi.Resource],
 ) -> HttpsEndpoint:
-    """The proxy container `<role>-https`, publishing `host_port` with TLS, forwarding to
-    `upstream` (alias:port on the engine's network)."""
+    """The proxy container `<role>-https` on the service's engine, publishing `host_port` with
+    TLS, forwarding to the service's `service_port` as a container on that engine reaches it
+    (its alias, over the engine's network)."""
+    docker_host = service.docker_host
     if front.brought:
         certificate, key, ca = front.brought.as_outputs()
     else:
@@ -68,7 +77,8 @@ def run_https_front(
             f"{name}-{role}-https", component, f"health-pipeline {role}",
             [*front.server_names, docker_host.address, "localhost", "127.0.0.1"])
         certificate, key, ca = tls.certificate_pem, tls.private_key_pem, tls.ca_pem
-    layout = ProxyLayout(upstream=upstream, port=PROXY_PORT)
+    upstream = service.reached_from(docker_host, service_port, host_port)
+    layout = ProxyLayout(upstream=str(upstream), port=PROXY_PORT)
     proxy = run_container(
         component,
         name,
@@ -94,4 +104,5 @@ def run_https_front(
             depends_on=depends_on,
         ),
     )
-    return HttpsEndpoint(f"https://{docker_host.address}:{host_port}", ca, proxy.container)
+    return HttpsEndpoint(web_url(service, service_port, host_port, https=True), ca,
+                         proxy.container)

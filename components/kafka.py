@@ -61,19 +61,35 @@ class KafkaEndpoints:
 @dataclass(frozen=True)
 class KafkaClusterArgs:
     settings: KafkaSettings
+    """The stack's kafka* settings: mode, image, ports, or the external cluster."""
     engine: DockerEngine | None
     """The engine fast-data-dev runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     snowflake_jar: ConnectorJar | None
-    """Required in container mode."""
+    """The Snowflake sink's jar and hash (kafkaConnectSnowflakeJar); required in container
+    mode."""
     extra_plugins: tuple[ConnectorJar, ...] = ()
-    """More jars for Connect's plugin path in container mode (this project's MQTT source)."""
+    """More jars for Connect's plugin path in container mode: this project's MQTT source
+    (kafkaConnectMqttSourcePlugin)."""
     expected_classes: tuple[str, ...] = ()
     """Connector classes Connect must list before the container counts as healthy, besides
     the Snowflake sink."""
     connector_files: tuple[docker.ContainerUploadArgs, ...] = ()
     """Files the connectors read on the worker in container mode (the MQTT source's TLS
     files)."""
+
+    def __post_init__(self) -> None:
+        if self.settings.mode is Mode.EXTERNAL:
+            return
+        if self.engine is None or self.settings.placement is None:
+            raise ValueError(
+                "KafkaClusterArgs.engine: container mode needs a Docker engine (the one of "
+                "kafkaDockerHost, else dockerHost), or set kafkaMode to external")
+        if self.snowflake_jar is None:
+            raise ValueError(
+                "KafkaClusterArgs.snowflake_jar: container mode needs the connector jar on "
+                "Connect's plugin path (kafkaConnectSnowflakeJar, after scripts/fetch-connectors)")
 
     @classmethod
     def for_stack(cls, settings: KafkaSettings, engine: DockerEngine | None,
@@ -112,18 +128,20 @@ class KafkaCluster(pulumi.ComponentResource):
         s = args.settings
         self._settings = s
         self._container: docker.Container | None = None
-        if s.mode is Mode.EXTERNAL:
-            self.bootstrap_servers = pulumi.Output.from_input(list(s.bootstrap_servers))
-            self.schema_registry_url = pulumi.Output.from_input(s.schema_registry_url)
-            self.connect_url = pulumi.Output.from_input(s.connect_url)
-        else:
-            if args.engine is None or args.snowflake_jar is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine and the connector jar")
+        if s.mode is not Mode.EXTERNAL:
+            # Checked in KafkaClusterArgs.__post_init__.
+            assert args.engine is not None and args.snowflake_jar is not None
+            assert s.placement is not None
             jars = ((args.snowflake_jar, CONNECTOR_JAR_PATH),
                     *((jar, f"{MQTT_SOURCE_PLUGIN_PATH}/{jar.path.name}")
                       for jar in args.extra_plugins))
             self._run(name, s, s.placement, args.engine, args.defaults, jars,
                       args.expected_classes, args.connector_files)
+        # The machine running Pulumi is in no Docker engine of the stack.
+        ours = self.endpoints_for(None)
+        self.bootstrap_servers = pulumi.Output.from_input(list(ours.bootstrap_servers))
+        self.schema_registry_url = pulumi.Output.from_input(ours.schema_registry_url)
+        self.connect_url = pulumi.Output.from_input(ours.connect_url)
         self.provider = self._kafka_provider(name, s)
         self.register_outputs(
             {
@@ -170,9 +188,8 @@ class KafkaCluster(pulumi.ComponentResource):
                                         (CONNECT_PORT, s.connect_port)))
         # A consumer elsewhere uses the published broker port, whose listener advertises the
         # engine's address; one on the same engine the internal listener.
-        return KafkaEndpoints((f"{broker.host}:{broker.port}",), "PLAINTEXT",
-                              f"http://{registry.host}:{registry.port}",
-                              f"http://{connect.host}:{connect.port}")
+        return KafkaEndpoints((str(broker),), "PLAINTEXT", f"http://{registry}",
+                              f"http://{connect}")
 
     def _run(
         self,
@@ -186,10 +203,12 @@ class KafkaCluster(pulumi.ComponentResource):
         connector_files: tuple[docker.ContainerUploadArgs, ...],
     ) -> None:
         alias = placement.alias
-        address = placement.docker_host.address
-        internal = f"{alias}:{s.INTERNAL_LISTENER_PORT}"
-        # Two listeners: PLAINTEXT is advertised at the engine's address and published port for
-        # clients outside Docker; DOCKERCOMPOSE at the alias for containers on the network.
+        # Two listeners, advertised as endpoints_for reaches them: PLAINTEXT at the engine's
+        # address and published port for clients elsewhere; DOCKERCOMPOSE at the alias for
+        # containers on the same engine.
+        broker = (s.INTERNAL_LISTENER_PORT, s.broker_port)
+        elsewhere = placement.reached_from(None, *broker)
+        same_engine = placement.reached_from(placement.docker_host, *broker)
         envs = [
             f"ADV_HOST={alias}",
             f"SAMPLEDATA={_flag(s.running_sample_data)}",
@@ -200,8 +219,7 @@ class KafkaCluster(pulumi.ComponentResource):
             "CONNECTORS=mqtt",
             f"KAFKA_LISTENERS=PLAINTEXT://:{BROKER_PORT},"
             f"DOCKERCOMPOSE://:{s.INTERNAL_LISTENER_PORT},CONTROLLER://:{CONTROLLER_PORT}",
-            f"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://{address}:{s.broker_port},"
-            f"DOCKERCOMPOSE://{internal}",
+            f"KAFKA_ADVERTISED_LISTENERS=PLAINTEXT://{elsewhere},DOCKERCOMPOSE://{same_engine}",
             "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP=DOCKERCOMPOSE:PLAINTEXT,CONTROLLER:PLAINTEXT,"
             "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
         ]
@@ -244,8 +262,3 @@ class KafkaCluster(pulumi.ComponentResource):
                 ),
             ),
         ).container
-        self.bootstrap_servers = pulumi.Output.from_input([f"{address}:{s.broker_port}"])
-        self.schema_registry_url = pulumi.Output.from_input(
-            f"http://{address}:{s.schema_registry_port}"
-        )
-        self.connect_url = pulumi.Output.from_input(f"http://{address}:{s.connect_port}")

@@ -23,7 +23,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.https_front import run_https_front
+from components.https_front import run_https_front, web_url
 from components.kafka import KafkaCluster
 from components.lenses_resources import Environment, EnvironmentArgs
 from components.postgres import AppDatabases, PostgresServer
@@ -76,15 +76,40 @@ def _agent_probe(port: int) -> list[str]:
 @dataclass(frozen=True)
 class LensesArgs:
     settings: LensesSettings
+    """The stack's lenses* settings: mode, images, ports, HTTPS front, or the external HQ."""
     engine: DockerEngine | None
+    """The engine the agent (and in container mode HQ) runs on; required."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     environment: str
     """Name of this stack's environment in HQ."""
     postgres: PostgresServer
+    """The server holding HQ's and the agent's databases."""
     databases: AppDatabases
+    """The logins of the `hq` and `agent1` databases."""
     kafka: KafkaCluster
+    """The cluster, Schema Registry and Connect the agent is provisioned with."""
     kafka_settings: KafkaSettings
     """For the agent's SASL credentials to an external cluster."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.DISABLED:
+            raise ValueError("LensesArgs.settings: lensesMode is disabled, so there is no "
+                             "Lenses to build")
+        if self.engine is None or s.placement is None:
+            raise ValueError(
+                "LensesArgs.engine: Lenses needs a Docker engine for its agent (the one of "
+                "lensesDockerHost, else dockerHost)")
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("lensesHqAgentsAddress", s.hq_agents_endpoint),
+                                              ("lensesAgentKey", s.agent_key),
+                                              ("lensesAdminPassword", s.admin_password))
+                       if value is None]
+            if missing:
+                raise ValueError(
+                    "LensesArgs.settings: external HQ needs lensesHqAgentsAddress, "
+                    f"lensesAgentKey and lensesAdminPassword; set {' and '.join(missing)}")
 
 
 class Lenses(pulumi.ComponentResource):
@@ -104,8 +129,8 @@ class Lenses(pulumi.ComponentResource):
     ) -> None:
         super().__init__("healthpipe:lenses:Lenses", name, None, opts)
         s = args.settings
-        if s.placement is None or args.engine is None or s.mode is Mode.DISABLED:
-            raise ValueError("Lenses needs a Docker engine for its agent and must be enabled")
+        # Checked in LensesArgs.__post_init__.
+        assert s.placement is not None and args.engine is not None
         engine = args.engine
         engine_host = s.placement.docker_host
         pg = args.postgres.endpoint_for(engine_host)
@@ -171,13 +196,14 @@ class Lenses(pulumi.ComponentResource):
             if s.https:
                 front = run_https_front(
                     self, name, engine, args.defaults, s.https, role="lenses-hq",
-                    upstream=f"{s.placement.alias}:{s.HQ_HTTP_PORT}", docker_host=engine_host,
-                    host_port=s.hq_port, depends_on=[hq.container])
+                    service=s.placement, service_port=s.HQ_HTTP_PORT, host_port=s.hq_port,
+                    depends_on=[hq.container])
                 self.url = pulumi.Output.from_input(front.url)
                 self.ca_certificate = front.ca_pem
                 hq_ready: list[pulumi.Resource] = [hq.container, front.container]
             else:
-                self.url = pulumi.Output.from_input(f"http://{engine_host.address}:{s.hq_port}")
+                self.url = pulumi.Output.from_input(
+                    web_url(s.placement, s.HQ_HTTP_PORT, s.hq_port, https=False))
                 hq_ready = [hq.container]
             self.admin_password = pulumi.Output.secret(password.result)
             # The environment is made through HQ's API, as an administrator, once HQ is
@@ -192,12 +218,12 @@ class Lenses(pulumi.ComponentResource):
                                        protect=args.defaults.protect),
             )
             depends_on = [args.databases, hq.container, environment]
+            # The agent runs on HQ's engine and HQ publishes no agents port: always its alias.
             hq_link = environment.agent_key.apply(
                 lambda key: HqConnection(s.placement.alias, s.HQ_AGENTS_PORT, key))
         else:
-            if s.hq_agents_endpoint is None or s.agent_key is None or s.admin_password is None:
-                raise ValueError("external HQ needs lensesHqAgentsAddress, lensesAgentKey and "
-                                 "lensesAdminPassword")
+            assert s.hq_agents_endpoint is not None and s.agent_key is not None
+            assert s.admin_password is not None
             endpoint = s.hq_agents_endpoint
             truststore_password = s.hq_agents_truststore_password or pulumi.Output.from_input("")
             hq_link = pulumi.Output.all(s.agent_key, truststore_password).apply(

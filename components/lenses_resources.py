@@ -6,15 +6,15 @@ before they can be created on a topic that holds no record yet."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pulumi
 from pulumi import Input
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.dynamic import CreateResult, ReadResult, UpdateResult
 
-from components.dynamic import engine_keyed_diff
+from components.dynamic import ArgsResource, RestProvider
 from components.lenses_api import LensesClient
 
 __all__ = [
@@ -43,54 +43,24 @@ def device_value_schema(path: Path = DEVICE_VALUE_SCHEMA) -> str:
         raise ValueError(f"the device_data value schema {path} cannot be read: {error}") from None
 
 
-class HqProvider(ResourceProvider):
-    """What every provider over HQ shares: it holds no credentials and no client. Pulumi pickles
-    the provider into the state, so it carries only plain numbers and logs in afresh with the
-    resource's own (secret) inputs on every call. The class is pickled by reference, so the
-    provider process imports this module from the project directory.
-
-    A subclass names its INPUTS and the ones that force a replacement (REPLACED_BY); any other
-    input that changes (credentials, or what the API can update in place) is an update."""
-
-    INPUTS: ClassVar[tuple[str, ...]] = ()
-    REPLACED_BY: ClassVar[tuple[str, ...]] = ()
-
-    def __init__(
-        self, timeout: float = 30.0, retries_on_conflict: int = 6, backoff: float = 0.5
-    ) -> None:
-        super().__init__()
-        self.timeout = timeout
-        self.retries_on_conflict = retries_on_conflict
-        self.backoff = backoff
+class HqProvider(RestProvider):
+    """A provider over HQ (see RestProvider): every operation logs in afresh with the
+    resource's own HQ URL, CA and login, the password masked from the start."""
 
     def _client(self, props: dict[str, Any]) -> LensesClient:
-        return LensesClient.connect(
-            props["hq_url"], props["username"], props["password"], timeout=self.timeout,
-            retries_on_conflict=self.retries_on_conflict, backoff=self.backoff,
-            ca_pem=props.get("hq_ca_pem") or "",
-        )
+        client = LensesClient(self._api(props["hq_url"], secrets=(props["password"],),
+                                        ca_pem=props.get("hq_ca_pem") or ""))
+        client.login(props["username"], props["password"])
+        return client
 
-    def _inputs(self, props: dict[str, Any]) -> dict[str, Any]:
-        """The declared properties without the engine's own (`__provider`)."""
-        return {key: props.get(key) for key in self.INPUTS}
-
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in self.REPLACED_BY if _norm(olds.get(k)) != _norm(news.get(k))]
-        updates = [k for k in self.INPUTS if k not in self.REPLACED_BY
-                   and _norm(olds.get(k)) != _norm(news.get(k))]
-        return engine_keyed_diff(bool(replaces or updates), replaces)
+    def _comparable(self, value: Any) -> Any:
+        """Surrounding whitespace is not a change: HQ may trim what it stores."""
+        return value.strip() if isinstance(value, str) else value
 
 
-def _norm(value: Any) -> Any:
-    """Surrounding whitespace is not a change: HQ may trim what it stores."""
-    return value.strip() if isinstance(value, str) else value
-
-
-class HqResource(pulumi.dynamic.Resource):
-    """What every resource over HQ shares: its inputs are its Args' fields, the HQ password is
-    secret in the inputs recorded in the state too (not only in the outputs), and the outputs a
-    provider computes start out unknown. A subclass names itself with `module="lenses"` and
-    `name=...`, as pulumi.dynamic.Resource does."""
+class HqResource(ArgsResource):
+    """A resource over HQ (see ArgsResource): its Args hold the HQ login, whose password is
+    secret. A subclass names itself with `module="lenses"` and `name=...`."""
 
     def __init__(
         self,
@@ -101,19 +71,8 @@ class HqResource(pulumi.dynamic.Resource):
         computed: tuple[str, ...] = (),
         secret_outputs: tuple[str, ...] = (),
     ) -> None:
-        props: dict[str, Any] = {f.name: getattr(args, f.name) for f in fields(args)}
-        props["password"] = pulumi.Output.secret(args.password)
-        props |= dict.fromkeys(computed)
-        super().__init__(
-            provider,
-            resource_name,
-            props,
-            pulumi.ResourceOptions.merge(
-                opts,
-                pulumi.ResourceOptions(
-                    additional_secret_outputs=["password", *secret_outputs]),
-            ),
-        )
+        super().__init__(provider, resource_name, args, opts, secret_inputs=("password",),
+                         computed=computed, secret_outputs=secret_outputs)
 
 
 class EnvironmentProvider(HqProvider):
@@ -151,6 +110,7 @@ class EnvironmentArgs:
     hq_url: Input[str]
     """HQ's HTTP URL, as seen from the machine running Pulumi."""
     username: Input[str]
+    """An HQ administrator, who may create environments."""
     password: Input[str]
     """Secret; an HQ administrator's login."""
     name: Input[str]
@@ -233,8 +193,11 @@ class TopicFormatArgs:
     environment: Input[str]
     """The Lenses environment whose agent reads the topic."""
     username: Input[str]
+    """HQ login of a user allowed to manage topics in `environment`."""
     password: Input[str]
+    """Secret: that user's password."""
     topic: str
+    """The Kafka topic whose formats are declared."""
     key_type: str
     """Lenses' name of the key format, e.g. STRING."""
     value_type: str

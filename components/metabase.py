@@ -16,7 +16,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
-from components.https_front import run_https_front
+from components.https_front import run_https_front, web_url
 from components.postgres import AppDatabases, PostgresServer
 from components.settings import MetabaseSettings, Mode
 
@@ -43,11 +43,29 @@ def connection_uri(host: str, port: int, database: str, sslmode: str,
 @dataclass(frozen=True)
 class MetabaseArgs:
     settings: MetabaseSettings
+    """The stack's metabase* settings: mode, image, port, HTTPS front, or the external URL."""
     engine: DockerEngine | None
     """None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     postgres: PostgresServer | None
+    """The server holding Metabase's application database; container mode only."""
     databases: AppDatabases | None
+    """The login of that database (metabaseappdb); container mode only."""
+
+    def __post_init__(self) -> None:
+        if self.settings.mode is Mode.EXTERNAL:
+            return
+        if self.engine is None or self.settings.placement is None:
+            raise ValueError(
+                "MetabaseArgs.engine: container mode needs a Docker engine (the one of "
+                "metabaseDockerHost, else dockerHost), or set metabaseMode to external")
+        missing = [f"MetabaseArgs.{field}" for field, value in (("postgres", self.postgres),
+                                                                ("databases", self.databases))
+                   if value is None]
+        if missing:
+            raise ValueError(f"{' and '.join(missing)}: container mode needs its database "
+                             f"({APP_DATABASE} on the stack's Postgres)")
 
 
 class Metabase(pulumi.ComponentResource):
@@ -65,19 +83,14 @@ class Metabase(pulumi.ComponentResource):
         if s.mode is Mode.EXTERNAL:
             self.url = pulumi.Output.from_input(s.url)
         else:
-            if (
-                s.placement is None
-                or args.engine is None
-                or args.postgres is None
-                or args.databases is None
-            ):
-                raise ValueError("container mode needs a Docker engine and its database")
+            # Checked in MetabaseArgs.__post_init__.
+            assert s.placement is not None and args.engine is not None
+            assert args.postgres is not None and args.databases is not None
             pg = args.postgres.endpoint_for(s.placement.docker_host)
             login = args.databases.logins[APP_DATABASE]
             ca_pem = args.postgres.ca_pem
-            address = s.placement.docker_host.address
-            scheme = "https" if s.https else "http"
-            self.url = pulumi.Output.from_input(f"{scheme}://{address}:{s.port}")
+            site_url = web_url(s.placement, CONTAINER_PORT, s.port, https=s.https is not None)
+            self.url = pulumi.Output.from_input(site_url)
             service = run_container(
                 self,
                 name,
@@ -91,7 +104,7 @@ class Metabase(pulumi.ComponentResource):
                     ports=[] if s.https else [Port(CONTAINER_PORT, s.port)],
                     envs=[
                         # The address users reach it by: Metabase builds its links from it.
-                        f"MB_SITE_URL={scheme}://{address}:{s.port}",
+                        f"MB_SITE_URL={site_url}",
                         "MB_DB_CONNECTION_URI=" + connection_uri(
                             pg.host, pg.port, login.database, args.postgres.sslmode,
                             POSTGRES_CA_PATH if ca_pem else None),
@@ -122,8 +135,7 @@ class Metabase(pulumi.ComponentResource):
             if s.https:
                 front = run_https_front(
                     self, name, args.engine, args.defaults, s.https, role="metabase",
-                    upstream=f"{s.placement.alias}:{CONTAINER_PORT}",
-                    docker_host=s.placement.docker_host, host_port=s.port,
+                    service=s.placement, service_port=CONTAINER_PORT, host_port=s.port,
                     depends_on=[service.container])
                 self.ca_certificate = front.ca_pem
         self._https = bool(s.https)

@@ -74,14 +74,31 @@ def health_probe(layout: MosquittoLayout) -> list[str]:
 @dataclass(frozen=True)
 class MqttBrokerArgs:
     settings: MqttSettings
+    """The stack's mqtt* settings: mode, image, ports, TLS, or the external broker."""
     engine: DockerEngine | None
     """The engine the broker runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
     connector_client_certificate: bool = False
     """Make a client certificate for the MQTT source (Stream Reactor's insists on one; the
     broker never asks for it)."""
     export_connector_tls: bool = False
     """Export it too, for an operator to place on external Connect workers."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("mqttDevicePassword", s.device_password),
+                                              ("mqttConnectorPassword", s.connector_password))
+                       if value is None]
+            if missing:
+                raise ValueError(
+                    "MqttBrokerArgs.settings: an external broker needs both MQTT passwords; "
+                    f"set {' and '.join(missing)} (pulumi config set --secret)")
+        elif self.engine is None or s.placement is None:
+            raise ValueError(
+                "MqttBrokerArgs.engine: container mode needs a Docker engine (the one of "
+                "mqttDockerHost, else dockerHost), or set mqttMode to external")
 
     @classmethod
     def for_stack(cls, settings: Settings, engine: DockerEngine | None,
@@ -119,16 +136,15 @@ class MqttBroker(pulumi.ComponentResource):
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
         if s.mode is Mode.EXTERNAL:
-            if s.device_password is None or s.connector_password is None:
-                raise ValueError("an external broker needs both MQTT passwords")
+            # Checked in MqttBrokerArgs.__post_init__.
+            assert s.device_password is not None and s.connector_password is not None
             self.url = pulumi.Output.from_input(s.endpoint)
             self.websocket_url = pulumi.Output.from_input("")
             self.ca_certificate = pulumi.Output.from_input("")
             self.device_password = pulumi.Output.secret(s.device_password)
             self.connector_password = pulumi.Output.secret(s.connector_password)
         else:
-            if args.engine is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine")
+            assert args.engine is not None and s.placement is not None
             self._run(name, s, s.placement, args.engine, args.defaults)
         self.connector_tls = (generate_client_tls(f"{name}-connector-tls", self,
                                                   "health-pipeline MQTT source")
@@ -277,9 +293,10 @@ class MqttBroker(pulumi.ComponentResource):
                 healthcheck=Healthcheck(command=health_probe(layout)),
             ),
         )
-        address = placement.docker_host.address
-        self.url = pulumi.Output.from_input(f"ssl://{address}:{s.tls_port}")
-        self.websocket_url = pulumi.Output.from_input(f"wss://{address}:{s.secure_websocket_port}")
+        # The machine running Pulumi is in no Docker engine of the stack.
+        self.url = pulumi.Output.from_input(self.url_for(None))
+        websocket = placement.reached_from(None, SECURE_WEBSOCKET_PORT, s.secure_websocket_port)
+        self.websocket_url = pulumi.Output.from_input(f"wss://{websocket}")
         self.ca_certificate = ca
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])

@@ -53,9 +53,25 @@ APP_DATABASES = (
 @dataclass(frozen=True)
 class PostgresServerArgs:
     settings: PostgresSettings
+    """The stack's postgres* settings: mode, image, port, TLS, or the managed server."""
     engine: DockerEngine | None
     """The engine Postgres runs on; None in external mode."""
     defaults: ContainerDefaults
+    """Stack-wide container choices (name prefix, publish address, protect)."""
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        if s.mode is Mode.EXTERNAL:
+            missing = [key for key, value in (("postgresEndpoint", s.endpoint),
+                                              ("postgresAdminPassword", s.admin_password))
+                       if value is None]
+            if missing:
+                raise ValueError("PostgresServerArgs.settings: external Postgres needs "
+                                 f"{' and '.join(missing)}")
+        elif self.engine is None or s.placement is None:
+            raise ValueError(
+                "PostgresServerArgs.engine: container mode needs a Docker engine (the one of "
+                "postgresDockerHost, else dockerHost), or set postgresMode to external")
 
 
 class PostgresServer(pulumi.ComponentResource):
@@ -78,13 +94,12 @@ class PostgresServer(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = []
         if s.mode is Mode.EXTERNAL:
-            if s.endpoint is None or s.admin_password is None:
-                raise ValueError("external Postgres needs postgresEndpoint and a password")
+            # Checked in PostgresServerArgs.__post_init__.
+            assert s.endpoint is not None and s.admin_password is not None
             endpoint = s.endpoint
             password = pulumi.Output.secret(s.admin_password)
         else:
-            if args.engine is None or s.placement is None:
-                raise ValueError("container mode needs a Docker engine")
+            assert args.engine is not None and s.placement is not None
             password = random.RandomPassword(
                 f"{name}-admin-password", length=32, special=False, opts=child
             ).result
@@ -128,7 +143,8 @@ class PostgresServer(pulumi.ComponentResource):
                 ),
             )
             depends.append(server.container)
-            endpoint = Endpoint(s.placement.docker_host.address, s.port)
+            # The machine running Pulumi is in no Docker engine of the stack.
+            endpoint = s.placement.reached_from(None, CONTAINER_PORT, s.port)
         self.host = pulumi.Output.from_input(endpoint.host)
         self.port = pulumi.Output.from_input(endpoint.port)
         self.admin_username = pulumi.Output.from_input(s.admin_username)
@@ -198,8 +214,11 @@ MAINTENANCE_DATABASES = ("postgres", "template1")
 @dataclass(frozen=True)
 class AppDatabasesArgs:
     provider: postgresql.Provider
+    """The server's admin provider (PostgresServer.provider)."""
     protect: bool
+    """Protect the databases and roles from deletion (protectStatefulResources)."""
     databases: tuple[AppDatabase, ...] = APP_DATABASES
+    """One database and login role per application."""
     own_server: bool = False
     """The server is this stack's container: PUBLIC also loses CONNECT on the maintenance
     databases, so an application role reaches nothing but its own database. A managed

@@ -95,11 +95,15 @@ class ProcessorArgs:
     environment: Input[str]
     """The Lenses environment (agent) that runs the processor."""
     username: Input[str]
+    """HQ login of a user allowed to manage processors in `environment`."""
     password: Input[str]
+    """Secret: that user's password."""
     name: Input[str]
     """Name in Lenses; unique per environment."""
     sql: Input[str]
+    """The processor's Lenses SQL; a change replaces the processor."""
     description: Input[str] = ""
+    """Shown in Lenses; empty leaves it out."""
     hq_ca_pem: Input[str] = ""
     """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
 
@@ -128,11 +132,13 @@ class SqlProcessorsArgs:
     environment: str
     """The Lenses environment whose agent runs the processors."""
     username: Input[str]
+    """HQ login of a user allowed to manage processors in `environment`."""
     password: Input[str]
     """Secret; HQ login of a user allowed to manage processors in `environment`."""
     hq_ca_pem: Input[str] = ""
     """An https:// HQ's CA (PEM); empty trusts the system's CAs."""
     streams: tuple[DerivedStream, ...] = DERIVED_STREAMS
+    """One processor per stream, from device_data into the stream's topic."""
     sql_dir: Path = SQL_DIR
     """Where `<stream name>.sql` files live."""
     value_schema: Path = DEVICE_VALUE_SCHEMA
@@ -143,7 +149,8 @@ class SqlProcessorsArgs:
 
     def __post_init__(self) -> None:
         if not self.environment:
-            raise ValueError("SqlProcessorsArgs.environment must name a Lenses environment")
+            raise ValueError("SqlProcessorsArgs.environment must name a Lenses environment "
+                             "(lensesEnvironmentName)")
         if not self.streams:
             raise ValueError("SqlProcessorsArgs.streams must list at least one stream")
 
@@ -158,8 +165,14 @@ class SqlProcessors(pulumi.ComponentResource):
         self, name: str, args: SqlProcessorsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         # Every file is read before anything is registered: a missing one registers nothing.
-        sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
-        schema = device_value_schema(args.value_schema)
+        try:
+            sqls = {stream.name: read_sql(args.sql_dir, stream) for stream in args.streams}
+        except ValueError as error:
+            raise ValueError(f"SqlProcessorsArgs.sql_dir: {error}") from None
+        try:
+            schema = device_value_schema(args.value_schema)
+        except ValueError as error:
+            raise ValueError(f"SqlProcessorsArgs.value_schema: {error}") from None
         super().__init__("healthpipe:lenses:SqlProcessors", name, None, opts)
         # A processor is checked against its input's schema when it is created, and device_data
         # may hold no record yet: Lenses is told its formats first instead of guessing them

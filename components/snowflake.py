@@ -23,8 +23,11 @@ LOGIN_NAME = "kafka_user"
 @dataclass(frozen=True)
 class SnowflakeIngestArgs:
     settings: SnowflakeSettings
+    """The stack's snowflake* settings: account, names, warehouse, buffer."""
     keys: ConnectorKeys
+    """The connector's key pairs, whose public halves go in the user's key slots."""
     protect: bool
+    """Protect the INGEST database and schema from deletion (protectStatefulResources)."""
 
 
 class SnowflakeIngest(pulumi.ComponentResource):

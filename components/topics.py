@@ -30,11 +30,14 @@ def topic_config(s: TopicSettings) -> dict[str, str]:
 @dataclass(frozen=True)
 class TopicsArgs:
     settings: TopicSettings
+    """Partitions, replication and retention (the stack's topic* settings)."""
     provider: kafka.Provider
+    """The cluster's explicit provider (KafkaCluster.provider)."""
     protect: bool
     """A protected topic cannot be replaced, so lowering its partitions (which Kafka can only
     do by deleting the topic) fails instead of losing data."""
     names: tuple[str, ...] = ALL_TOPICS
+    """The topics to declare: device_data and one per derived stream."""
 
 
 class Topics(pulumi.ComponentResource):

@@ -3,15 +3,16 @@ answers like Kafka Connect, including rebalances, validation errors, drift and t
 
 from __future__ import annotations
 
-import functools
+import base64
 import json
 import subprocess
 import sys
 
+import dill
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components.connectors import ConnectorProvider, client_for
+from components.connectors import ConnectorProvider
 from components.http_api import ApiError
 from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
 from components.settings import MqttSource
@@ -30,11 +31,9 @@ def connect():
 
 
 @pytest.fixture
-def provider(monkeypatch) -> ConnectorProvider:
+def provider() -> ConnectorProvider:
     """The provider as the engine runs it, with a fast retry backoff."""
-    p = ConnectorProvider()
-    monkeypatch.setattr(p, "client", functools.partial(client_for, backoff=0.01))
-    return p
+    return ConnectorProvider(backoff=0.01)
 
 
 def _source(connect, password: str = PASSWORD, **changes) -> dict:
@@ -181,3 +180,17 @@ def test_the_serialized_provider_loads_in_a_fresh_interpreter(connect) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == "health_mqtt_source"
     assert "health_mqtt_source" in connect.connectors
+
+
+def test_a_provider_pickled_before_it_held_its_settings_still_answers(connect) -> None:
+    """State written before the provider kept its timeout and retries holds a provider with no
+    attributes at all; delete and refresh run with that one, which must fall back to the
+    defaults."""
+    bare = ConnectorProvider.__new__(ConnectorProvider)
+    assert vars(bare) == {}
+    restored = dill.loads(base64.b64decode(serialize_provider(bare)))  # noqa: S301 - ours
+    props = _source(connect)
+    restored.create(props)
+    assert restored.read("health_mqtt_source", props).id == "health_mqtt_source"
+    restored.delete("health_mqtt_source", props)
+    assert connect.connectors == {}
