@@ -115,7 +115,7 @@ def serve() -> tuple[FakeConnect, ThreadingHTTPServer]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                      daemon=True).start()
     fake.url = f"http://127.0.0.1:{server.server_address[1]}"
     return fake, server

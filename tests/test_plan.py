@@ -11,7 +11,7 @@ from io import StringIO
 
 import pytest
 
-from devtools.harness import ROOT, ProgramRun, unwrap
+from devtools.harness import ROOT, ProgramRun, run_program, unwrap
 
 _spec = importlib.util.spec_from_file_location("plan", ROOT / "scripts" / "plan.py")
 plan = importlib.util.module_from_spec(_spec)
@@ -57,7 +57,14 @@ def test_diagram_follows_the_declared_resources(runs, prod, tmp_path) -> None:
 
 
 def test_readme_diagram_is_the_plan_output() -> None:
-    """The script itself, as a reviewer runs it: a program run of its own."""
-    done = subprocess.run([sys.executable, "scripts/plan.py", "--check", "README.md"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    """With a program run of its own, as a reviewer runs it."""
+    done = _plan("--check", "README.md", runs={"dev": run_program("dev")})
     assert done.returncode == 0, done.stderr
+
+
+def test_the_script_runs_on_its_own() -> None:
+    """scripts/plan.py as a process finds the project's modules by itself."""
+    done = subprocess.run([sys.executable, "scripts/plan.py", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "--stack" in done.stdout and "--check" in done.stdout
