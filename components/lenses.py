@@ -23,6 +23,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.guards import unset
 from components.https_front import run_https_front, web_url
 from components.kafka import KafkaCluster
 from components.lenses_resources import Environment, EnvironmentArgs
@@ -102,10 +103,8 @@ class LensesArgs:
                 "LensesArgs.engine: Lenses needs a Docker engine for its agent (the one of "
                 "lensesDockerHost, else dockerHost)")
         if s.mode is Mode.EXTERNAL:
-            missing = [key for key, value in (("lensesHqAgentsAddress", s.hq_agents_endpoint),
-                                              ("lensesAgentKey", s.agent_key),
-                                              ("lensesAdminPassword", s.admin_password))
-                       if value is None]
+            missing = unset(lensesHqAgentsAddress=s.hq_agents_endpoint,
+                            lensesAgentKey=s.agent_key, lensesAdminPassword=s.admin_password)
             if missing:
                 raise ValueError(
                     "LensesArgs.settings: external HQ needs lensesHqAgentsAddress, "

@@ -16,6 +16,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.guards import unset
 from components.https_front import run_https_front, web_url
 from components.postgres import AppDatabases, PostgresServer
 from components.settings import MetabaseSettings, Mode
@@ -60,9 +61,8 @@ class MetabaseArgs:
             raise ValueError(
                 "MetabaseArgs.engine: container mode needs a Docker engine (the one of "
                 "metabaseDockerHost, else dockerHost), or set metabaseMode to external")
-        missing = [f"MetabaseArgs.{field}" for field, value in (("postgres", self.postgres),
-                                                                ("databases", self.databases))
-                   if value is None]
+        missing = [f"MetabaseArgs.{field}"
+                   for field in unset(postgres=self.postgres, databases=self.databases)]
         if missing:
             raise ValueError(f"{' and '.join(missing)}: container mode needs its database "
                              f"({APP_DATABASE} on the stack's Postgres)")

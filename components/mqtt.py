@@ -17,6 +17,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.guards import unset
 from components.mqtt_urls import MQTT_PORT, MQTTS_PORT, WS_PORT, WSS_PORT
 from components.render.mosquitto import (
     UPTIME_TOPIC,
@@ -88,9 +89,8 @@ class MqttBrokerArgs:
     def __post_init__(self) -> None:
         s = self.settings
         if s.mode is Mode.EXTERNAL:
-            missing = [key for key, value in (("mqttDevicePassword", s.device_password),
-                                              ("mqttConnectorPassword", s.connector_password))
-                       if value is None]
+            missing = unset(mqttDevicePassword=s.device_password,
+                            mqttConnectorPassword=s.connector_password)
             if missing:
                 raise ValueError(
                     "MqttBrokerArgs.settings: an external broker needs both MQTT passwords; "

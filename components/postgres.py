@@ -18,6 +18,7 @@ from components.docker_host import (
     Port,
     run_container,
 )
+from components.guards import unset
 from components.settings import DockerHost, Endpoint, Mode, PostgresSettings
 
 __all__ = [
@@ -62,9 +63,8 @@ class PostgresServerArgs:
     def __post_init__(self) -> None:
         s = self.settings
         if s.mode is Mode.EXTERNAL:
-            missing = [key for key, value in (("postgresEndpoint", s.endpoint),
-                                              ("postgresAdminPassword", s.admin_password))
-                       if value is None]
+            missing = unset(postgresEndpoint=s.endpoint,
+                            postgresAdminPassword=s.admin_password)
             if missing:
                 raise ValueError("PostgresServerArgs.settings: external Postgres needs "
                                  f"{' and '.join(missing)}")
