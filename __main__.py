@@ -54,8 +54,11 @@ def main() -> dict[str, pulumi.Output]:
     if s.snowflake.enabled:
         keys = ConnectorKeys("snowflake-keys", ConnectorKeysArgs(s.snowflake.key_slots,
                                                                  s.snowflake.active_key))
+        reporting = ConnectorKeys("snowflake-reporting-keys", ConnectorKeysArgs(
+            s.snowflake.reporting_key_slots, s.snowflake.reporting_active_key,
+            "snowflakeReporting")) if s.snowflake.reporting else None
         snowflake = SnowflakeIngest("snowflake", SnowflakeIngestArgs(s.snowflake, keys,
-                                                                     s.protect))
+                                                                     s.protect, reporting))
         parts.append(snowflake)
     parts.append(StreamConnectors("connectors", StreamConnectorsArgs.for_stack(
         s, mqtt, kafka, snowflake, after=(topics,))))

@@ -1,5 +1,6 @@
-"""The Kafka connector's RSA key pairs in the Snowflake service user's two public-key slots:
-generated with pulumi-tls or brought from keys/, and the private key of the active slot."""
+"""A Snowflake service user's RSA key pairs in its two public-key slots (the Kafka connector's
+INGEST user, the dashboards' REPORTING user): generated with pulumi-tls or brought from keys/,
+and the private key of the active slot."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pulumi
 import pulumi_tls as tls
 
 from components.settings import SnowflakeKeySlot
-from components.settings.files import pem_body
+from components.settings.files import pem_body, pem_from_body
 
 __all__ = ["RSA_BITS", "ConnectorKeys", "ConnectorKeysArgs"]
 
@@ -21,7 +22,9 @@ class ConnectorKeysArgs:
     slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
     """The service user's two key slots (snowflakeKey1/2): generated, brought or empty."""
     active: int
-    """The slot (1 or 2) whose private key the connector uses (snowflakeActiveKey)."""
+    """The slot (1 or 2) whose private key the client uses (snowflakeActiveKey)."""
+    settings_prefix: str = "snowflake"
+    """Where the slots come from, for errors: `<prefix>Key1/2`, `<prefix>ActiveKey`."""
 
     def __post_init__(self) -> None:
         for slot in self.slots:
@@ -29,11 +32,12 @@ class ConnectorKeysArgs:
             if brought and (slot.public_key_body is None or slot.private_key_body is None):
                 raise ValueError(
                     f"ConnectorKeysArgs.slots: key slot {slot.slot} ({slot.source}) was not "
-                    f"loaded from the file snowflakeKey{slot.slot} names")
+                    f"loaded from the file {self.settings_prefix}Key{slot.slot} names")
         if not any(slot.slot == self.active and slot.filled for slot in self.slots):
             raise ValueError(
                 f"ConnectorKeysArgs.active: active key slot {self.active} is empty; fill it "
-                f"(snowflakeKey{self.active}) or set snowflakeActiveKey to a filled slot")
+                f"({self.settings_prefix}Key{self.active}) or set "
+                f"{self.settings_prefix}ActiveKey to a filled slot")
 
 
 class ConnectorKeys(pulumi.ComponentResource):
@@ -44,6 +48,8 @@ class ConnectorKeys(pulumi.ComponentResource):
     """Slot -> public key body (one line, no header), for filled slots only."""
     private_key: pulumi.Output[str]
     """Secret: the active slot's unencrypted PKCS#8 body, as snowflake.private.key takes it."""
+    private_key_pem: pulumi.Output[str]
+    """Secret: the same key as a PKCS#8 PEM, for clients that read a key file's text."""
 
     def __init__(
         self, name: str, args: ConnectorKeysArgs, opts: pulumi.ResourceOptions | None = None
@@ -71,6 +77,7 @@ class ConnectorKeys(pulumi.ComponentResource):
                 self.public_keys[slot.slot] = pulumi.Output.from_input(slot.public_key_body)
                 private_keys[slot.slot] = pulumi.Output.secret(slot.private_key_body)
         self.private_key = private_keys[args.active]
+        self.private_key_pem = pulumi.Output.secret(self.private_key.apply(pem_from_body))
         self.register_outputs(
             {f"publicKey{slot}": key for slot, key in self.public_keys.items()}
             | {"privateKey": self.private_key}

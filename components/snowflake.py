@@ -1,5 +1,6 @@
 """Snowflake objects the sink connector loads into, as the seed's setup SQL makes them:
-warehouse, role, database and schema INGEST, and the key-pair-only service user."""
+warehouse, role, database and schema INGEST, and the key-pair-only service user; and the
+read-only REPORTING role and service user the dashboards read with."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ import pulumi_snowflake as snowflake
 from components.connector_keys import ConnectorKeys
 from components.settings import SnowflakeSettings
 
-__all__ = ["INGEST", "LOGIN_NAME", "SnowflakeIngest", "SnowflakeIngestArgs"]
+__all__ = ["INGEST", "LOGIN_NAME", "REPORTING", "REPORTING_LOGIN_NAME", "SnowflakeIngest",
+           "SnowflakeIngestArgs"]
 
 INGEST = "INGEST"
 """Name of the warehouse, role, database, schema and user (upper case: the provider quotes
 identifiers, and the seed's SQL means the unquoted, upper-cased INGEST)."""
 LOGIN_NAME = "kafka_user"
 """The connector's snowflake.user.name."""
+REPORTING = "REPORTING"
+"""Name of the read-only role and of its service user."""
+REPORTING_LOGIN_NAME = "reporting_user"
+"""The dashboards' login name."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,9 @@ class SnowflakeIngestArgs:
     """The connector's key pairs, whose public halves go in the user's key slots."""
     protect: bool
     """Protect the INGEST database and schema from deletion (protectStatefulResources)."""
+    reporting_keys: ConnectorKeys | None = None
+    """The REPORTING user's key pairs (snowflakeReportingKey1/2); None declares no REPORTING
+    role or user (snowflakeReporting false)."""
 
 
 class SnowflakeIngest(pulumi.ComponentResource):
@@ -142,6 +151,10 @@ class SnowflakeIngest(pulumi.ComponentResource):
         snowflake.GrantAccountRole(
             f"{name}-role-to-user", role_name=role.name, user_name=user.name, opts=on_account
         )
+        self.reporting: Reporting | None = None
+        if args.reporting_keys is not None:
+            self.reporting = self._reporting(name, s.admin_role, args.reporting_keys, warehouse,
+                                             database, schema, on_account)
 
         self.url = pulumi.Output.from_input(s.url)
         self.user = user.login_name
@@ -162,8 +175,94 @@ class SnowflakeIngest(pulumi.ComponentResource):
             }
         )
 
+    def _reporting(self, name: str, admin_role: str, keys: ConnectorKeys,
+                   warehouse: snowflake.Warehouse, database: snowflake.Database,
+                   schema: snowflake.Schema, on_account: pulumi.ResourceOptions) -> Reporting:
+        """REPORTING: USAGE on the warehouse, database and schema and SELECT on the schema's
+        current and future tables, nothing else; its service user signs in with a key pair
+        only. The administering role (which holds MANAGE GRANTS: ACCOUNTADMIN by default)
+        grants it all, and inherits the role so that it keeps managing it."""
+        role = snowflake.AccountRole(
+            f"{name}-reporting-role",
+            name=REPORTING,
+            comment="Reads INGEST.INGEST for dashboards (health-pipeline); read-only",
+            opts=on_account,
+        )
+        snowflake.GrantAccountRole(
+            f"{name}-reporting-role-to-admin",
+            role_name=role.name,
+            parent_role_name=admin_role,
+            opts=on_account,
+        )
+        schema_name = pulumi.Output.concat(database.name, ".", schema.name)
+        grants = {
+            "warehouse-usage": snowflake.GrantPrivilegesToAccountRoleOnAccountObjectArgs(
+                object_type="WAREHOUSE", object_name=warehouse.name),
+            "database-usage": snowflake.GrantPrivilegesToAccountRoleOnAccountObjectArgs(
+                object_type="DATABASE", object_name=database.name),
+        }
+        for grant, on in grants.items():
+            snowflake.GrantPrivilegesToAccountRole(
+                f"{name}-reporting-{grant}", account_role_name=role.name, privileges=["USAGE"],
+                on_account_object=on, opts=on_account)
+        snowflake.GrantPrivilegesToAccountRole(
+            f"{name}-reporting-schema-usage", account_role_name=role.name, privileges=["USAGE"],
+            on_schema=snowflake.GrantPrivilegesToAccountRoleOnSchemaArgs(schema_name=schema_name),
+            opts=on_account)
+        snowflake.GrantPrivilegesToAccountRole(
+            f"{name}-reporting-tables-select", account_role_name=role.name,
+            privileges=["SELECT"],
+            on_schema_object=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
+                all=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectAllArgs(
+                    object_type_plural="TABLES", in_schema=schema_name)),
+            opts=on_account)
+        # The connector creates one table per topic as data arrives: future grants cover them.
+        snowflake.GrantPrivilegesToAccountRole(
+            f"{name}-reporting-future-tables-select", account_role_name=role.name,
+            privileges=["SELECT"],
+            on_schema_object=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
+                future=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectFutureArgs(
+                    object_type_plural="TABLES", in_schema=schema_name)),
+            opts=on_account)
+        user = snowflake.ServiceUser(
+            f"{name}-reporting-user",
+            name=REPORTING,
+            login_name=REPORTING_LOGIN_NAME,
+            comment="Dashboards (health-pipeline); read-only, key-pair authentication only",
+            default_warehouse=warehouse.name,
+            default_namespace=f"{INGEST}.{INGEST}",
+            default_role=role.name,
+            default_secondary_roles_option="NONE",
+            disabled="false",
+            rsa_public_key=keys.public_keys.get(1),
+            rsa_public_key2=keys.public_keys.get(2),
+            opts=on_account,
+        )
+        snowflake.GrantAccountRole(
+            f"{name}-reporting-role-to-user", role_name=role.name, user_name=user.name,
+            opts=on_account)
+        return Reporting(user=user.login_name, role=role.name,
+                         private_key_pem=keys.private_key_pem)
+
     def stack_outputs(self) -> dict[str, pulumi.Output]:
-        return {"snowflakeUrl": self.url, "snowflakeUser": self.user,
-                "snowflakeDatabase": self.database, "snowflakeSchema": self.schema,
-                "snowflakeRole": self.role, "snowflakeWarehouse": self.warehouse,
-                "snowflakePrivateKey": self.private_key}
+        outputs = {"snowflakeUrl": self.url, "snowflakeUser": self.user,
+                   "snowflakeDatabase": self.database, "snowflakeSchema": self.schema,
+                   "snowflakeRole": self.role, "snowflakeWarehouse": self.warehouse,
+                   "snowflakePrivateKey": self.private_key}
+        if self.reporting is not None:
+            outputs |= {"snowflakeReportingUser": self.reporting.user,
+                        "snowflakeReportingRole": self.reporting.role,
+                        "snowflakeReportingPrivateKey": self.reporting.private_key_pem}
+        return outputs
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """The read-only identity the dashboards sign in with."""
+
+    user: pulumi.Output[str]
+    """Login name (reporting_user)."""
+    role: pulumi.Output[str]
+    """REPORTING."""
+    private_key_pem: pulumi.Output[str]
+    """Secret: the active slot's PKCS#8 PEM (snowflakeReportingActiveKey)."""

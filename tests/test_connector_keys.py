@@ -55,7 +55,7 @@ def test_pem_body_is_one_line_without_header_and_footer() -> None:
 def test_brought_key_is_used_instead_of_a_generated_one(tmp_path, rsa_key) -> None:
     path = _write(tmp_path / "rsa_key.p8", rsa_key, serialization.PrivateFormat.PKCS8)
     run = run_program("dev", overrides={f"{PROJECT}:snowflakeKey1": str(path)})
-    assert not [k for k in run.of_type(TLS_KEY) if k.name.startswith("snowflake")]
+    assert not [k for k in run.of_type(TLS_KEY) if k.name.startswith("snowflake-keys")]
     assert run.one(USER, "snowflake-user").get("rsaPublicKey") == _public_body(rsa_key)
     value, secret = run.outputs["snowflakePrivateKey"]
     assert secret

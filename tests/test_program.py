@@ -113,6 +113,16 @@ SNOWFLAKE = {
     ("snowflake:index/grantOwnership:GrantOwnership", "snowflake-database-ownership"),
     ("snowflake:index/serviceUser:ServiceUser", "snowflake-user"),
     ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-role-to-user"),
+    ("healthpipe:snowflake:ConnectorKeys", "snowflake-reporting-keys"),
+    ("tls:index/privateKey:PrivateKey", "snowflake-reporting-keys-slot1"),
+    ("snowflake:index/accountRole:AccountRole", "snowflake-reporting-role"),
+    ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-reporting-role-to-admin"),
+    *(("snowflake:index/grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole",
+       f"snowflake-reporting-{grant}")
+      for grant in ("warehouse-usage", "database-usage", "schema-usage", "tables-select",
+                    "future-tables-select")),
+    ("snowflake:index/serviceUser:ServiceUser", "snowflake-reporting-user"),
+    ("snowflake:index/grantAccountRole:GrantAccountRole", "snowflake-reporting-role-to-user"),
 }
 CONNECTORS = {
     ("healthpipe:connectors:StreamConnectors", "connectors"),
@@ -291,11 +301,12 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
         "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
         "snowflakeDatabase", "snowflakeSchema", "snowflakeRole", "snowflakeWarehouse",
-        "snowflakePrivateKey", "connectors", "sqlProcessors",
+        "snowflakePrivateKey", "snowflakeReportingUser", "snowflakeReportingRole",
+        "snowflakeReportingPrivateKey", "connectors", "sqlProcessors",
     }
     # The snowflake SDK marks every login name secret itself.
     secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey", "Key"))}
-    secret_keys.add("snowflakeUser")
+    secret_keys |= {"snowflakeUser", "snowflakeReportingUser"}
     for key, (value, secret) in run.outputs.items():
         assert value not in (None, ""), f"{run.stack}: output {key} is empty"
         assert secret is (key in secret_keys), f"{run.stack}: {key} secret={secret}"

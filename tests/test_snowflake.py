@@ -37,7 +37,7 @@ def test_provider_uses_key_pair_auth_set_explicitly(run: ProgramRun) -> None:
 def test_every_snowflake_resource_uses_the_explicit_provider(run: ProgramRun) -> None:
     provider = run.one("pulumi:providers:snowflake", "snowflake-provider")
     resources = [r for r in run.resources if r.type.startswith(SF)]
-    assert len(resources) == 10
+    assert len(resources) == 10 + 9, "INGEST's ten, REPORTING's nine"
     for r in resources:
         assert r.provider_urn == provider.urn, r.name
 
@@ -159,3 +159,77 @@ def test_enabled_but_unconfigured_snowflake_names_every_missing_key() -> None:
         assert any(p.startswith(f"{PROJECT}:{key} is not set") and command in p
                    for p in problems), key
     assert all("snowflakeEnabled false" in p for p in problems[:3])
+
+
+GRANT = f"{SF}grantPrivilegesToAccountRole:GrantPrivilegesToAccountRole"
+
+
+def test_reporting_role_may_use_and_read_ingest_and_nothing_else(run: ProgramRun) -> None:
+    """REPORTING: USAGE on the warehouse, database and schema, SELECT on the schema's current
+    and future tables; no ownership, no OPERATE, no write."""
+    role = run.one(f"{SF}accountRole:AccountRole", "snowflake-reporting-role")
+    assert role.get("name") == "REPORTING"
+    grants = {g.name.removeprefix("snowflake-reporting-"): g for g in run.of_type(GRANT)
+              if g.get("accountRoleName") == "REPORTING"}
+    assert {name: sorted(g.get("privileges")) for name, g in grants.items()} == {
+        "warehouse-usage": ["USAGE"], "database-usage": ["USAGE"], "schema-usage": ["USAGE"],
+        "tables-select": ["SELECT"], "future-tables-select": ["SELECT"]}
+    assert grants["warehouse-usage"].get("onAccountObject") == {
+        "objectType": "WAREHOUSE", "objectName": "INGEST"}
+    assert grants["database-usage"].get("onAccountObject") == {
+        "objectType": "DATABASE", "objectName": "INGEST"}
+    assert grants["schema-usage"].get("onSchema") == {"schemaName": "INGEST.INGEST"}
+    assert grants["tables-select"].get("onSchemaObject") == {
+        "all": {"objectTypePlural": "TABLES", "inSchema": "INGEST.INGEST"}}
+    assert grants["future-tables-select"].get("onSchemaObject") == {
+        "future": {"objectTypePlural": "TABLES", "inSchema": "INGEST.INGEST"}}
+    assert not [g for g in run.of_type(OWNERSHIP) if g.get("accountRoleName") == "REPORTING"]
+    to_admin = run.one(ROLE_GRANT, "snowflake-reporting-role-to-admin")
+    assert (to_admin.get("roleName"), to_admin.get("parentRoleName")) == ("REPORTING",
+                                                                          "ACCOUNTADMIN")
+
+
+def test_reporting_user_is_key_pair_only_with_a_key_of_its_own(run: ProgramRun) -> None:
+    user = run.one(USER, "snowflake-reporting-user")
+    assert (user.get("name"), user.get("loginName"), user.get("defaultRole"),
+            user.get("defaultWarehouse"), user.get("defaultNamespace")) == (
+        "REPORTING", "reporting_user", "REPORTING", "INGEST", "INGEST.INGEST")
+    assert user.get("defaultSecondaryRolesOption") == "NONE"
+    assert "password" not in user.inputs
+    ingest = run.one(USER, "snowflake-user")
+    assert user.get("rsaPublicKey") != ingest.get("rsaPublicKey")
+    assert "rsaPublicKey2" not in user.inputs or user.get("rsaPublicKey2") is None
+    grant = run.one(ROLE_GRANT, "snowflake-reporting-role-to-user")
+    assert (grant.get("roleName"), grant.get("userName")) == ("REPORTING", "REPORTING")
+    # The exported key is the PEM of the key whose public half is in the user's slot.
+    pem, secret = run.outputs["snowflakeReportingPrivateKey"]
+    assert secret and pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert pem_body(public.decode()) == user.get("rsaPublicKey")
+    assert run.outputs["snowflakeReportingRole"] == ("REPORTING", False)
+
+
+def test_reporting_off_declares_no_reporting_role_user_or_key() -> None:
+    run = run_program("dev", {f"{PROJECT}:snowflakeReporting": False})
+    assert not [r for r in run.resources if "reporting" in r.name]
+    assert not [k for k in run.outputs if k.startswith("snowflakeReporting")]
+    assert run.one(USER, "snowflake-user")
+
+
+def test_reporting_keys_rotate_like_the_connectors(tmp_path) -> None:
+    """Second slot filled, then active: the user holds both public keys, the output follows
+    the active slot; an empty active slot names its setting."""
+    both = run_program("dev", {f"{PROJECT}:snowflakeReportingKey2": "generated",
+                               f"{PROJECT}:snowflakeReportingActiveKey": 2})
+    user = both.one(USER, "snowflake-reporting-user")
+    assert user.get("rsaPublicKey") and user.get("rsaPublicKey2")
+    key = serialization.load_pem_private_key(
+        both.outputs["snowflakeReportingPrivateKey"][0].encode(), password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert pem_body(public.decode()) == user.get("rsaPublicKey2")
+    with pytest.raises(SettingsError, match="snowflakeReportingActiveKey = '2': points at key "
+                                            "slot 2, which is none; set snowflakeReportingKey2"):
+        run_program("dev", {f"{PROJECT}:snowflakeReportingActiveKey": 2})

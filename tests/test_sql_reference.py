@@ -98,3 +98,47 @@ def test_snowflake_sql_user_matches_the_program(dev: ProgramRun) -> None:
     assert "PASSWORD" not in SNOWFLAKE_SQL
     for obj in ("ROLE INGEST", "DATABASE INGEST", "SCHEMA INGEST.INGEST"):
         assert f"CREATE {obj};" in SNOWFLAKE_SQL
+
+
+def _grant_line(grant) -> str:
+    """The SQL of one GrantPrivilegesToAccountRole, from its inputs."""
+    privileges = ", ".join(sorted(grant.get("privileges"), reverse=True))
+    role = grant.get("accountRoleName")
+    if "onAccountObject" in grant.inputs:
+        on = grant.get("onAccountObject")
+        target = f"{on['objectType']} {on['objectName']}"
+    elif "onSchema" in grant.inputs:
+        target = f"SCHEMA {grant.get('onSchema')['schemaName']}"
+    else:
+        ((scope, on),) = grant.get("onSchemaObject").items()
+        target = (f"{'ALL' if scope == 'all' else 'FUTURE'} {on['objectTypePlural']} IN SCHEMA "
+                  f"{on['inSchema']}")
+    return f"GRANT {privileges} ON {target} TO ROLE {role};"
+
+
+def test_snowflake_sql_reporting_matches_the_program(dev: ProgramRun) -> None:
+    """Every grant to REPORTING, and nothing more, is in the reference SQL; its user too."""
+    grants = [g for g in dev.of_type(f"{SF}grantPrivilegesToAccountRole:"
+                                     "GrantPrivilegesToAccountRole")
+              if g.get("accountRoleName") == "REPORTING"]
+    lines = {_grant_line(g) for g in grants}
+    assert len(lines) == len(grants) == 5
+    assert lines == {line for line in SNOWFLAKE_SQL.splitlines()
+                     if line.startswith("GRANT ") and line.endswith("TO ROLE REPORTING;")
+                     and " ON " in line}
+    to_admin = dev.one(f"{SF}grantAccountRole:GrantAccountRole",
+                       "snowflake-reporting-role-to-admin")
+    assert f"GRANT ROLE REPORTING TO ROLE {to_admin.get('parentRoleName')};" in SNOWFLAKE_SQL
+    assert "GRANT ROLE REPORTING TO USER REPORTING;" in SNOWFLAKE_SQL
+    assert "CREATE ROLE REPORTING;" in SNOWFLAKE_SQL
+    user = dev.one(f"{SF}serviceUser:ServiceUser", "snowflake-reporting-user")
+    assert _properties(_statement("CREATE USER REPORTING")) == {
+        "TYPE": "SERVICE",
+        "LOGIN_NAME": f"'{user.get('loginName')}'",
+        "DEFAULT_WAREHOUSE": user.get("defaultWarehouse"),
+        "DEFAULT_NAMESPACE": f"'{user.get('defaultNamespace')}'",
+        "DEFAULT_ROLE": user.get("defaultRole"),
+        "DEFAULT_SECONDARY_ROLES": "()" if user.get("defaultSecondaryRolesOption") == "NONE"
+        else "?",
+        "RSA_PUBLIC_KEY": "'<reporting public key body>'",
+    }

@@ -31,6 +31,13 @@ def pem_body(pem: str) -> str:
     )
 
 
+def pem_from_body(body: str, label: str = "PRIVATE KEY") -> str:
+    """The PEM of a one-line body (the inverse of pem_body): 64-character lines between the
+    BEGIN and END lines, as clients that want a key file's text (Metabase) read it."""
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return "\n".join([f"-----BEGIN {label}-----", *lines, f"-----END {label}-----"]) + "\n"
+
+
 @dataclass(frozen=True)
 class KeyMaterial:
     public_key_body: str

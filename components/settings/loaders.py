@@ -502,14 +502,16 @@ WAREHOUSE_SIZES = ("XSMALL", "SMALL", "MEDIUM", "LARGE", "XLARGE", "XXLARGE", "X
 _SNOWFLAKE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def _load_key_slot(r: Reader, slot: int) -> SnowflakeKeySlot:
-    key = f"snowflakeKey{slot}"
+def _load_key_slot(r: Reader, slot: int, prefix: str) -> SnowflakeKeySlot:
+    """`<prefix>Key<slot>`: generated, none, or a PKCS#8 file (with `<prefix>Key<slot>Passphrase`
+    when it is encrypted)."""
+    key = f"{prefix}Key{slot}"
     source = r.raw(key)
     if source in ("generated", "none"):
         return SnowflakeKeySlot(slot, source, None, None)
     path = Path(source)
     path = path if path.is_absolute() else PROJECT_ROOT / path
-    passphrase_key = f"snowflakeKey{slot}Passphrase"
+    passphrase_key = f"{prefix}Key{slot}Passphrase"
     passphrase = r.config.get(passphrase_key) or None
     try:
         material = load_private_key(path, passphrase)
@@ -524,6 +526,19 @@ def _load_key_slot(r: Reader, slot: int) -> SnowflakeKeySlot:
     return SnowflakeKeySlot(
         slot, source, material.public_key_body, pulumi.Output.secret(material.private_key_body)
     )
+
+
+def _load_key_rotation(r: Reader, prefix: str,
+                       ) -> tuple[tuple[SnowflakeKeySlot, SnowflakeKeySlot], int]:
+    """A service user's two key slots (`<prefix>Key1/2`) and the active one
+    (`<prefix>ActiveKey`), which must be filled."""
+    slots = (_load_key_slot(r, 1, prefix), _load_key_slot(r, 2, prefix))
+    active = r.integer(f"{prefix}ActiveKey", 1, 2)
+    if active in (1, 2) and not slots[active - 1].filled:
+        r.fail(f"{prefix}ActiveKey", active,
+               f"points at key slot {active}, which is none; set {prefix}Key{active} or "
+               "switch to the other slot")
+    return slots, active
 
 
 def _load_snowflake(r: Reader) -> SnowflakeSettings:
@@ -554,12 +569,9 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
         "snowflakeEnabled is true" if enabled else None,
         how=" < admin_key.p8 (the admin user's PEM key file)",
     )
-    slots = (_load_key_slot(r, 1), _load_key_slot(r, 2))
-    active = r.integer("snowflakeActiveKey", 1, 2)
-    if active in (1, 2) and not slots[active - 1].filled:
-        r.fail("snowflakeActiveKey", active,
-               f"points at key slot {active}, which is none; set snowflakeKey{active} or "
-               "switch to the other slot")
+    slots, active = _load_key_rotation(r, "snowflake")
+    reporting = r.boolean("snowflakeReporting")
+    reporting_slots, reporting_active = _load_key_rotation(r, "snowflakeReporting")
     return SnowflakeSettings(
         enabled=enabled,
         organization_name=names["snowflakeOrganizationName"],
@@ -573,6 +585,9 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
         warehouse_auto_resume=r.boolean("snowflakeWarehouseAutoResume"),
         key_slots=slots,
         active_key=active,
+        reporting=reporting,
+        reporting_key_slots=reporting_slots,
+        reporting_active_key=reporting_active,
         buffer_count_records=r.integer("snowflakeBufferCountRecords", 1, 100_000_000),
         # The connector refuses less than 10 s with Snowpipe.
         buffer_flush_time_seconds=r.integer("snowflakeBufferFlushTime", 10, 86_400),

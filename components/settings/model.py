@@ -337,6 +337,13 @@ class SnowflakeSettings:
     key_slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
     active_key: int
     """Slot whose private key the connector uses."""
+    reporting: bool
+    """Declare the read-only REPORTING role and its service user (snowflakeReporting)."""
+    reporting_key_slots: tuple[SnowflakeKeySlot, SnowflakeKeySlot]
+    """The REPORTING user's key slots (snowflakeReportingKey1/2), rotated like the
+    connector's."""
+    reporting_active_key: int
+    """Slot whose private key the dashboards use (snowflakeReportingActiveKey)."""
     buffer_count_records: int
     buffer_flush_time_seconds: int
     buffer_size_bytes: int

@@ -106,6 +106,8 @@ SECRET_KEYS = (
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
     "snowflakeKey2Passphrase",
+    "snowflakeReportingKey1Passphrase",
+    "snowflakeReportingKey2Passphrase",
 )
 """Keys a user sets with `pulumi config set --secret`; never in plain text."""
 
