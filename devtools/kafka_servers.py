@@ -239,10 +239,12 @@ class Kafka:
             "transaction.state.log.min.isr": 1,
             "group.initial.rebalance.delay.ms": 0,
         }))
-        formatted = self.java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
-                              "-c", str(server))
-        if formatted.returncode:
-            raise RuntimeError(f"StorageTool format failed: {formatted.stdout}{formatted.stderr}")
+        if not (self.root / "data" / "meta.properties").exists():  # a restart keeps its data
+            formatted = self.java("kafka.tools.StorageTool", "format", "-t", _cluster_id(),
+                                  "-c", str(server))
+            if formatted.returncode:
+                raise RuntimeError(
+                    f"StorageTool format failed: {formatted.stdout}{formatted.stderr}")
         with (self.root / "broker.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [binary("java"), self.heap, f"-Dlog4j.configuration=file:{self.root}/broker.log4j",
@@ -259,6 +261,17 @@ class Kafka:
         _stop(self.process)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL: the broker ends without flushing or telling anyone, as a crash does."""
+        _kill(self.process)
+        self.process = None
+
+
+def _kill(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
 
 @dataclass
 class ConnectWorker:
@@ -273,11 +286,20 @@ class ConnectWorker:
     port: int = field(default_factory=free_port)
     heap: str = "-Xmx768m"
     jvm_options: tuple[str, ...] = ()
+    group_id: str = "health-pipeline-contract"
+    """Workers with the same group (and Kafka) form one cluster and share its tasks."""
+    properties: dict[str, Any] = field(default_factory=dict)
+    """More worker properties, over the defaults below."""
     process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def worker_id(self) -> str:
+        """How the connector status API names this worker (rest.advertised host:port)."""
+        return f"127.0.0.1:{self.port}"
 
     @property
     def log(self) -> str:
@@ -330,7 +352,7 @@ class ConnectWorker:
         json_converter = "org.apache.kafka.connect.json.JsonConverter"
         worker.write_text(_properties({
             "bootstrap.servers": self.bootstrap,
-            "group.id": "health-pipeline-contract",
+            "group.id": self.group_id,
             "key.converter": json_converter,
             "value.converter": json_converter,
             "key.converter.schemas.enable": "false",
@@ -348,6 +370,7 @@ class ConnectWorker:
             "rest.advertised.host.name": "127.0.0.1",
             "rest.advertised.port": self.port,
             "plugin.path": plugin_path,
+            **self.properties,
         }))
         with (self.root / "connect.log").open("ab") as log:
             self.process = subprocess.Popen(
@@ -367,4 +390,9 @@ class ConnectWorker:
 
     def stop(self) -> None:
         _stop(self.process)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: the worker leaves its group without a word, as a crashed host does."""
+        _kill(self.process)
         self.process = None

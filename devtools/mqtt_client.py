@@ -1,10 +1,12 @@
-"""A paho MQTT client that records what happens to it, shared by the contract and engine tests
+"""paho MQTT clients that record what happens to them, shared by the contract and engine tests
 and the benchmarks."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
+import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -54,5 +56,65 @@ class Client:
         assert self.subscribed.wait(5), "no SUBACK"
 
     def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+class CountingPublisher:
+    """A device fleet in one client: numbered QoS 1 messages at a steady rate, and the time
+    the broker acknowledged each (PUBACK), so a fault test can tell what was promised from
+    what arrived. paho reconnects by itself and resends what was in flight."""
+
+    def __init__(self, port: int, user: str, password: str, ca_file: str, topic: str,
+                 devices: int = 10) -> None:
+        self.topic = topic
+        self.devices = devices
+        # paho calls on_publish on its own thread, holding its own lock, and may do so before
+        # publish() has returned the message id: so nothing here is shared under a lock.
+        # Acks are matched to messages per id in order at the end (an id is reused only
+        # after its ack).
+        self._sent: dict[int, list[int]] = {}
+        self._acks: list[tuple[int, float]] = []
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2,
+                             client_id=f"fault-publisher-{uuid.uuid4().hex[:8]}",
+                             clean_session=True, protocol=mqtt.MQTTv311)
+        self.c.tls_set_context(ssl.create_default_context(cafile=ca_file))
+        self.c.username_pw_set(user, password)
+        self.c.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.c.max_inflight_messages_set(100)
+        self.c.on_publish = lambda client, userdata, mid, reason_code, properties: (
+            self._acks.append((mid, time.monotonic())))
+        self.port = port
+
+    @property
+    def acked(self) -> dict[int, float]:
+        """Sequence number -> monotonic time of its PUBACK."""
+        position: dict[int, int] = {}
+        acked = {}
+        for mid, at in list(self._acks):
+            index = position.get(mid, 0)
+            position[mid] = index + 1
+            acked[self._sent[mid][index]] = at
+        return acked
+
+    def payload(self, seq: int) -> bytes:
+        return json.dumps({"deviceId": f"fault-device-{seq % self.devices}", "seq": seq,
+                           "timestamp": time.time()}).encode()
+
+    def run(self, count: int, rate: float, drain_timeout: float = 120.0) -> None:
+        """Publish `count` messages at `rate` per second, then wait until every one is
+        acknowledged or `drain_timeout` passes."""
+        self.c.connect("127.0.0.1", self.port)
+        self.c.loop_start()
+        start = time.monotonic()
+        for seq in range(count):
+            delay = start + seq / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            info = self.c.publish(self.topic, self.payload(seq), qos=1)
+            self._sent.setdefault(info.mid, []).append(seq)
+        deadline = time.monotonic() + drain_timeout
+        while len(self._acks) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
         self.c.loop_stop()
         self.c.disconnect()

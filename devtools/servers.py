@@ -169,6 +169,26 @@ class Mosquitto:
             self.process.wait(timeout=10)
         self.process = None
 
+    def save(self) -> None:
+        """SIGUSR1: Mosquitto writes its persistence file now (mosquitto(8), Signals), as it
+        does every autosave_interval; returns once the file is newer than before."""
+        data = Path(self.layout.data_dir) / "mosquitto.db"
+        before = data.stat().st_mtime_ns if data.exists() else 0
+        assert self.process is not None and self.process.poll() is None, "not running"
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not data.exists() or data.stat().st_mtime_ns == before:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Mosquitto did not write {data}: {self.log[-2000:]}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer ends it: nothing is written on the way."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def restart(self) -> None:
         self.stop()
         self.start()
