@@ -209,21 +209,20 @@ class SnowflakeIngest(pulumi.ComponentResource):
             f"{name}-reporting-schema-usage", account_role_name=role.name, privileges=["USAGE"],
             on_schema=snowflake.GrantPrivilegesToAccountRoleOnSchemaArgs(schema_name=schema_name),
             opts=on_account)
-        snowflake.GrantPrivilegesToAccountRole(
-            f"{name}-reporting-tables-select", account_role_name=role.name,
-            privileges=["SELECT"],
-            on_schema_object=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
+        # SELECT on the tables there now and, through a future grant, on the ones the
+        # connector creates (one per topic, as data arrives).
+        tables = {
+            "tables-select": snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
                 all=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectAllArgs(
                     object_type_plural="TABLES", in_schema=schema_name)),
-            opts=on_account)
-        # The connector creates one table per topic as data arrives: future grants cover them.
-        snowflake.GrantPrivilegesToAccountRole(
-            f"{name}-reporting-future-tables-select", account_role_name=role.name,
-            privileges=["SELECT"],
-            on_schema_object=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
+            "future-tables-select": snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectArgs(
                 future=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectFutureArgs(
                     object_type_plural="TABLES", in_schema=schema_name)),
-            opts=on_account)
+        }
+        for grant, on_tables in tables.items():
+            snowflake.GrantPrivilegesToAccountRole(
+                f"{name}-reporting-{grant}", account_role_name=role.name,
+                privileges=["SELECT"], on_schema_object=on_tables, opts=on_account)
         user = snowflake.ServiceUser(
             f"{name}-reporting-user",
             name=REPORTING,

@@ -50,6 +50,20 @@ def _properties(statement: str) -> dict[str, str]:
     return dict(re.findall(r"(\w+) = ('[^']*'|\(\)|\w+)", statement))
 
 
+def _user_properties(user, public_key: str) -> dict[str, str]:
+    """What CREATE USER says for this ServiceUser, its key shown as `public_key`."""
+    return {
+        "TYPE": "SERVICE",
+        "LOGIN_NAME": f"'{user.get('loginName')}'",
+        "DEFAULT_WAREHOUSE": user.get("defaultWarehouse"),
+        "DEFAULT_NAMESPACE": f"'{user.get('defaultNamespace')}'",
+        "DEFAULT_ROLE": user.get("defaultRole"),
+        "DEFAULT_SECONDARY_ROLES": "()" if user.get("defaultSecondaryRolesOption") == "NONE"
+        else "?",
+        "RSA_PUBLIC_KEY": public_key,
+    }
+
+
 def test_snowflake_sql_warehouse_matches_the_program(dev: ProgramRun) -> None:
     warehouse = dev.one(f"{SF}warehouse:Warehouse", "snowflake-warehouse")
     props = _properties(_statement("CREATE WAREHOUSE INGEST"))
@@ -85,16 +99,7 @@ def test_snowflake_sql_grants_match_the_program(dev: ProgramRun) -> None:
 def test_snowflake_sql_user_matches_the_program(dev: ProgramRun) -> None:
     user = dev.one(f"{SF}serviceUser:ServiceUser", "snowflake-user")
     props = _properties(_statement("CREATE USER INGEST"))
-    assert props == {
-        "TYPE": "SERVICE",
-        "LOGIN_NAME": f"'{user.get('loginName')}'",
-        "DEFAULT_WAREHOUSE": user.get("defaultWarehouse"),
-        "DEFAULT_NAMESPACE": f"'{user.get('defaultNamespace')}'",
-        "DEFAULT_ROLE": user.get("defaultRole"),
-        "DEFAULT_SECONDARY_ROLES": "()" if user.get("defaultSecondaryRolesOption") == "NONE"
-        else "?",
-        "RSA_PUBLIC_KEY": "'<public key body>'",
-    }
+    assert props == _user_properties(user, "'<public key body>'")
     assert "PASSWORD" not in SNOWFLAKE_SQL
     for obj in ("ROLE INGEST", "DATABASE INGEST", "SCHEMA INGEST.INGEST"):
         assert f"CREATE {obj};" in SNOWFLAKE_SQL
@@ -132,13 +137,5 @@ def test_snowflake_sql_reporting_matches_the_program(dev: ProgramRun) -> None:
     assert "GRANT ROLE REPORTING TO USER REPORTING;" in SNOWFLAKE_SQL
     assert "CREATE ROLE REPORTING;" in SNOWFLAKE_SQL
     user = dev.one(f"{SF}serviceUser:ServiceUser", "snowflake-reporting-user")
-    assert _properties(_statement("CREATE USER REPORTING")) == {
-        "TYPE": "SERVICE",
-        "LOGIN_NAME": f"'{user.get('loginName')}'",
-        "DEFAULT_WAREHOUSE": user.get("defaultWarehouse"),
-        "DEFAULT_NAMESPACE": f"'{user.get('defaultNamespace')}'",
-        "DEFAULT_ROLE": user.get("defaultRole"),
-        "DEFAULT_SECONDARY_ROLES": "()" if user.get("defaultSecondaryRolesOption") == "NONE"
-        else "?",
-        "RSA_PUBLIC_KEY": "'<reporting public key body>'",
-    }
+    assert _properties(_statement("CREATE USER REPORTING")) == _user_properties(
+        user, "'<reporting public key body>'")
