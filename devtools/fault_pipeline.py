@@ -1,0 +1,149 @@
+"""A whole pipeline of real local servers for fault tests and soaks: Mosquitto with the files
+the program renders, one Kafka broker and a cluster of Connect workers running this project's
+MQTT source with the config the program renders, plus a publisher whose every message can be
+accounted for (acknowledged by the broker, then found in device_data or not)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from components.connectors import ConnectorProvider
+from devtools.harness import ProgramRun
+from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka, mqtt_source_plugin
+from devtools.mqtt_client import CountingPublisher
+from devtools.servers import Mosquitto
+
+MQTT_TOPIC = "health/device_data"
+SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
+TOPIC = "kafka:index/topic:Topic"
+
+HAND_OVER = {"scheduled.rebalance.max.delay.ms": 2000}
+"""How long the cluster keeps a vanished worker's tasks for it before giving them to the
+others (Connect's default is 5 minutes, for a worker that restarts): short here, so a fault
+shows the hand-over, as an operator who wants it quick would set it."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    acknowledged_at: dict[int, float]
+    """Sequence number -> when Mosquitto acknowledged it to the device (monotonic)."""
+    received: collections.Counter
+    """Sequence number -> how often it is in device_data."""
+    sent: int
+
+    @property
+    def acknowledged(self) -> set[int]:
+        return set(self.acknowledged_at)
+
+    @property
+    def lost(self) -> set[int]:
+        return self.acknowledged - set(self.received)
+
+    @property
+    def duplicated(self) -> int:
+        return sum(n - 1 for n in self.received.values())
+
+    def summary(self, fault: str) -> str:
+        return (f"{fault}: acknowledged {len(self.acknowledged)} of {self.sent}, in device_data "
+                f"{len(self.received)} distinct, lost {len(self.lost)}, "
+                f"duplicated {self.duplicated}")
+
+
+@dataclass
+class Pipeline:
+    own: ProgramRun
+    mqtt: Mosquitto
+    kafka: Kafka
+    workers: list[ConnectWorker]
+    name: str = ""
+
+    def create_source(self) -> str:
+        declared = self.own.one(TOPIC, "topics-device_data")
+        done = self.kafka.create_topic("device_data", declared.get("partitions"),
+                                       declared.get("config"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        config = {**self.own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url}
+        ConnectorProvider().create({"connect_url": self.workers[0].url, "name": config["name"],
+                                    "config": config, "timeout_seconds": 60})
+        self.name = config["name"]
+        self.workers[0].task_in_state(self.name, "RUNNING", timeout=90)
+        return self.name
+
+    def task_worker(self, among: list[ConnectWorker], timeout: float = 120) -> ConnectWorker:
+        """The worker of `among` that runs the source's task, once one does."""
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            for worker in among:
+                code, status = worker.get(f"/connectors/{self.name}/status")
+                if code == 200 and status["tasks"] and status["tasks"][0]["state"] == "RUNNING":
+                    running_on = status["tasks"][0]["worker_id"]
+                    found = [w for w in among if w.worker_id == running_on]
+                    if found:
+                        return found[0]
+            time.sleep(0.5)
+        raise AssertionError(f"no worker of {[w.worker_id for w in among]} runs the task: "
+                             f"{status}")
+
+    def publisher(self) -> CountingPublisher:
+        device = (self.own.outputs["mqttDeviceUsername"][0],
+                  self.own.outputs["mqttDevicePassword"][0])
+        return CountingPublisher(self.mqtt.tls_port, *device, self.mqtt.ca_file, MQTT_TOPIC)
+
+    def publish_with(self, fault: Callable[[], None], after: float, count: int,
+                     rate: float) -> Outcome:
+        """Publish `count` numbered messages at `rate` per second; `after` seconds in, cause
+        `fault`; then count what device_data holds."""
+        publisher = self.publisher()
+        thread = threading.Thread(target=publisher.run, args=(count, rate), daemon=True)
+        thread.start()
+        time.sleep(after)
+        fault()
+        thread.join(timeout=count / rate + 180)
+        assert not thread.is_alive(), "the publisher did not finish"
+        acknowledged = dict(publisher.acked)
+        deadline = time.monotonic() + 120
+        while self.kafka.record_count("device_data") < len(acknowledged):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        total = self.kafka.record_count("device_data")
+        values = self.kafka.consume("device_data", total, timeout=120)
+        received = collections.Counter(json.loads(value)["seq"] for value in values)
+        return Outcome(acknowledged, received, count)
+
+
+@contextmanager
+def pipeline(own: ProgramRun, purpose: str, workers: int) -> Iterator[Pipeline]:
+    """Mosquitto, one Kafka broker and `workers` Connect workers in one group, all new."""
+    root = Path(tempfile.mkdtemp(prefix=f"health-pipeline-{purpose}-"))
+    root.chmod(0o755)  # Mosquitto runs as its own user
+    (root / "mosquitto").mkdir()
+    started: list = []
+    try:
+        mqtt = Mosquitto.rendered_for(own, root / "mosquitto").start()
+        started.append(mqtt)
+        kafka = Kafka(root / "kafka").start()
+        started.append(kafka)
+        cluster = []
+        for i in range(workers):
+            worker = ConnectWorker(root / f"connect-{i}", kafka.bootstrap,
+                                   plugins=(mqtt_source_plugin(),),
+                                   expected_plugins=(MQTT_SOURCE,), group_id=f"{purpose}",
+                                   properties=HAND_OVER, heap="-Xmx384m").start()
+            started.append(worker)
+            cluster.append(worker)
+        yield Pipeline(own, mqtt, kafka, cluster)
+    finally:
+        for server in reversed(started):
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
