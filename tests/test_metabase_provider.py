@@ -499,3 +499,12 @@ def test_the_serialized_provider_loads_in_a_fresh_interpreter(metabase) -> None:
                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == metabase.url and ADMIN in metabase.users
+
+
+def test_a_provider_pickled_without_its_settings_still_answers(metabase) -> None:
+    """State written by an older provider holds one with no attributes: delete and refresh run
+    with that one, which must fall back to the class defaults (poll_interval among them)."""
+    bare = SetupProvider.__new__(SetupProvider)
+    assert vars(bare) == {}
+    assert bare.poll_interval == 2.0 and bare.timeout == 30.0
+    assert bare.create(setup_props(metabase)).id == metabase.url
