@@ -1,6 +1,6 @@
-"""What the two dynamic providers (Kafka Connect connectors, Lenses HQ's environments, topic
-formats and SQL processors) share: how a provider is built, pickled, diffed and reaches its API,
-and how a resource turns its Args into inputs."""
+"""What the dynamic providers (Kafka Connect connectors; Lenses HQ's environments, topic
+formats and SQL processors; Metabase's setup, databases and dashboards) share: how a provider
+is built, pickled, diffed and reaches its API, and how a resource turns its Args into inputs."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """A small JSON-over-HTTP client for the REST APIs the dynamic providers drive (Kafka Connect,
-Lenses HQ): bounded timeouts, bounded retries on 409, and errors that never carry a secret."""
+Lenses HQ, Metabase): bounded timeouts, bounded retries on 409, and errors that never carry a
+secret."""
 
 from __future__ import annotations
 
@@ -134,13 +135,27 @@ class JsonApi:
 
 def _message(body: Any) -> str:
     """The server's own words: Connect's `message`, a Lenses agent's `error`
-    (agent_BadRequest, with its field errors) or HQ's `title`."""
+    (agent_BadRequest, with its field errors), HQ's `title`, or Metabase's `message` and its
+    `errors` map of field -> message (nested maps flattened to `user.password`)."""
     if not isinstance(body, dict):
         return body if isinstance(body, str) else ""
     text = str(body.get("message") or body.get("error") or body.get("title") or "")
     fields = [f"{f.get('field')}: {f.get('error')}" for f in body.get("fields") or []
               if isinstance(f, dict)]
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        fields += [f"{key}: {value}" for key, value in _flat(errors)]
     return "; ".join(filter(None, [text, *fields]))
+
+
+def _flat(errors: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in errors.items():
+        if isinstance(value, dict):
+            found += _flat(value, f"{prefix}{key}.")
+        else:
+            found.append((f"{prefix}{key}", value))
+    return found
 
 
 def _decode(raw: bytes) -> Any:

@@ -13,7 +13,7 @@ import runpy
 import secrets
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -323,6 +323,10 @@ def _generated(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         return {"processor_id": secrets.token_hex(8)}  # what HQ answers a create with
     if typ == "pulumi-python:dynamic/lenses:Environment":
         return {"agent_key": f"agent_key_{secrets.token_hex(16)}"}
+    if typ == "pulumi-python:dynamic/metabase:Database":
+        return {"database_id": 2}  # Metabase's sample database is 1
+    if typ == "pulumi-python:dynamic/metabase:Dashboard":
+        return {"card_ids": list(range(1, len(inputs.get("cards") or []) + 1))}
     if typ == "docker:index/remoteImage:RemoteImage":
         digest = hashlib.sha256(unwrap(inputs["name"]).encode()).hexdigest()
         return {"imageId": f"sha256:{digest}", "repoDigest": f"{inputs['name']}@sha256:{digest}"}
@@ -415,8 +419,11 @@ def run_program(
     overrides: Mapping[str, Any] | None = None,
     user_secrets: Mapping[str, str] | None = None,
     state: State | None = None,
+    main: Callable[[], Mapping[str, pulumi.Output]] | None = None,
 ) -> ProgramRun:
-    """Run `__main__.py` for `stack` and return what it registered and exported."""
+    """Run `__main__.py` for `stack` and return what it registered and exported; `main`, a
+    test's own program returning its stack outputs, runs in its stead with the same config
+    (for wiring `__main__.py` does not do yet)."""
     config, secret_keys = merge_config(
         stack, overrides, USER_SECRETS[stack] if user_secrets is None else user_secrets
     )
@@ -424,11 +431,15 @@ def run_program(
     monitor = RecordingMonitor(mocks)
 
     def program() -> dict[str, tuple[Any, bool]]:
-        namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        if main is not None:
+            outputs = main()
+        else:
+            namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+            outputs = namespace["stack_outputs"]
 
         async def resolve() -> dict[str, tuple[Any, bool]]:
             return {key: (await output.future(), await output.is_secret())
-                    for key, output in namespace["stack_outputs"].items()}
+                    for key, output in outputs.items()}
 
         return run_sync(resolve())
 

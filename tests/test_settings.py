@@ -174,6 +174,11 @@ BAD_INPUTS = [
                  "is only used with lensesHqAgentsTls true", id="truststore-without-tls"),
     pytest.param("dev", {"lensesEnvironmentTier": "prod"}, "lensesEnvironmentTier", "'prod'",
                  "must be one of: development, staging, production", id="environment-tier"),
+    pytest.param("dev", {"metabaseAdminEmail": "admin@localhost"}, "metabaseAdminEmail",
+                 "'admin@localhost'", "must be an email address with a dotted domain",
+                 id="metabase-admin-email"),
+    pytest.param("dev", {"metabaseSiteName": "  "}, "metabaseSiteName", "'  '",
+                 "must not be blank", id="metabase-site-name"),
 ]
 
 

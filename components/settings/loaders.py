@@ -469,6 +469,9 @@ def _load_metabase(r: Reader, docker_host: str) -> MetabaseSettings:
     url = r.text("metabaseUrl", lambda v: url_problem(v, ("https", "http")))
     if mode is Mode.EXTERNAL and not url:
         r.fail("metabaseUrl", url, "must be set when metabaseMode is external")
+    site_name = r.text("metabaseSiteName")
+    if not site_name.strip():
+        r.fail("metabaseSiteName", site_name, "must not be blank (Metabase's setup needs it)")
     return MetabaseSettings(
         mode=mode,
         placement=r.placement(mode, "metabaseDockerHost", docker_host, "metabase"),
@@ -476,7 +479,20 @@ def _load_metabase(r: Reader, docker_host: str) -> MetabaseSettings:
         port=r.port("metabasePort"),
         url=url,
         https=_load_https_front(r, "metabase", mode),
+        admin_email=r.text("metabaseAdminEmail", _email_problem),
+        admin_password=r.secret("metabaseAdminPassword", None),
+        site_name=site_name,
+        dashboard=r.boolean("metabaseDashboard"),
     )
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+
+
+def _email_problem(value: str) -> str | None:
+    return None if _EMAIL.match(value) else (
+        "must be an email address with a dotted domain, e.g. admin@example.org (Metabase "
+        "refuses other logins)")
 
 
 def _load_https_front(r: Reader, service: str, mode: Mode) -> HttpsFront | None:

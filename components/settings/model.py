@@ -299,6 +299,14 @@ class MetabaseSettings:
     port: int
     url: str
     https: HttpsFront | None
+    admin_email: str
+    """The admin the program sets Metabase up with and manages it as."""
+    admin_password: pulumi.Output[str] | None
+    """metabaseAdminPassword: for a Metabase set up before; None: generated."""
+    site_name: str
+    """Written by the first-run setup."""
+    dashboard: bool
+    """Declare the starter dashboard "Patient vitals"."""
 
 
 @dataclass(frozen=True)

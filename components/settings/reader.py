@@ -102,6 +102,7 @@ SECRET_KEYS = (
     "mqttTlsPrivateKey",
     "lensesTlsPrivateKey",
     "metabaseTlsPrivateKey",
+    "metabaseAdminPassword",
     "snowflakeAdminPrivateKey",
     "snowflakeAdminPrivateKeyPassphrase",
     "snowflakeKey1Passphrase",
