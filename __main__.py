@@ -11,7 +11,7 @@ from components.connectors import StreamConnectors, StreamConnectorsArgs
 from components.docker_host import ContainerDefaults, DockerEngines
 from components.kafka import KafkaCluster, KafkaClusterArgs
 from components.lenses import Lenses, LensesArgs
-from components.metabase import Metabase, MetabaseArgs
+from components.metabase import Metabase, MetabaseArgs, MetabaseSnowflakeSource
 from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker, MqttBrokerArgs
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
 from components.processors import SqlProcessors, SqlProcessorsArgs
@@ -46,10 +46,6 @@ def main() -> dict[str, pulumi.Output]:
             username=lenses.admin_username, password=lenses.admin_password,
             hq_ca_pem=lenses.ca_certificate, after=(lenses, topics)))
         parts += [lenses, processors]
-    if s.metabase.mode is not Mode.DISABLED:
-        parts.append(Metabase("metabase", MetabaseArgs(
-            s.metabase, engines.on(s.metabase.placement), defaults, postgres, databases)))
-
     snowflake = None
     if s.snowflake.enabled:
         keys = ConnectorKeys("snowflake-keys", ConnectorKeysArgs(s.snowflake.key_slots,
@@ -60,6 +56,10 @@ def main() -> dict[str, pulumi.Output]:
         snowflake = SnowflakeIngest("snowflake", SnowflakeIngestArgs(s.snowflake, keys,
                                                                      s.protect, reporting))
         parts.append(snowflake)
+    if s.metabase.mode is not Mode.DISABLED:
+        parts.append(Metabase("metabase", MetabaseArgs(
+            s.metabase, engines.on(s.metabase.placement), defaults, postgres, databases,
+            MetabaseSnowflakeSource.of(snowflake))))
     parts.append(StreamConnectors("connectors", StreamConnectorsArgs.for_stack(
         s, mqtt, kafka, snowflake, after=(topics,))))
 

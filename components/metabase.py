@@ -38,7 +38,7 @@ from components.metabase_resources import (
 from components.postgres import AppDatabases, PostgresServer
 from components.render.metabase import DASHBOARD_NAME, vital_cards
 from components.settings import MetabaseSettings, Mode
-from components.snowflake import INGEST
+from components.snowflake import INGEST, SnowflakeIngest
 from components.streams import DERIVED_STREAMS, DerivedStream
 
 __all__ = [
@@ -100,6 +100,17 @@ class MetabaseSnowflakeSource:
     after: tuple[pulumi.Resource, ...] = ()
     """What the connection waits for (the reporting user, its role and grants): Metabase
     tests the connection before it saves it."""
+
+    @classmethod
+    def of(cls, snowflake: SnowflakeIngest | None) -> MetabaseSnowflakeSource | None:
+        """The REPORTING login of the stack's Snowflake objects; None without Snowflake or
+        with snowflakeReporting false."""
+        if snowflake is None or snowflake.reporting is None:
+            return None
+        reporting = snowflake.reporting
+        return cls(account=snowflake.account, warehouse=INGEST, database=INGEST,
+                   role=reporting.role, user=reporting.user,
+                   private_key_pem=reporting.private_key_pem, after=reporting.ready)
 
     def __post_init__(self) -> None:
         for field in ("warehouse", "database", "schema"):

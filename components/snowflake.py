@@ -156,6 +156,8 @@ class SnowflakeIngest(pulumi.ComponentResource):
             self.reporting = self._reporting(name, s.admin_role, args.reporting_keys, warehouse,
                                              database, schema, on_account)
 
+        self.account = f"{s.organization_name}-{s.account_name}"
+        """Snowflake's account identifier, `<org>-<account>`."""
         self.url = pulumi.Output.from_input(s.url)
         self.user = user.login_name
         self.database = database.name
@@ -201,14 +203,15 @@ class SnowflakeIngest(pulumi.ComponentResource):
             "database-usage": snowflake.GrantPrivilegesToAccountRoleOnAccountObjectArgs(
                 object_type="DATABASE", object_name=database.name),
         }
-        for grant, on in grants.items():
+        granted = [
             snowflake.GrantPrivilegesToAccountRole(
                 f"{name}-reporting-{grant}", account_role_name=role.name, privileges=["USAGE"],
                 on_account_object=on, opts=on_account)
-        snowflake.GrantPrivilegesToAccountRole(
+            for grant, on in grants.items()]
+        granted.append(snowflake.GrantPrivilegesToAccountRole(
             f"{name}-reporting-schema-usage", account_role_name=role.name, privileges=["USAGE"],
             on_schema=snowflake.GrantPrivilegesToAccountRoleOnSchemaArgs(schema_name=schema_name),
-            opts=on_account)
+            opts=on_account))
         # SELECT on the tables there now and, through a future grant, on the ones the
         # connector creates (one per topic, as data arrives).
         tables = {
@@ -219,10 +222,11 @@ class SnowflakeIngest(pulumi.ComponentResource):
                 future=snowflake.GrantPrivilegesToAccountRoleOnSchemaObjectFutureArgs(
                     object_type_plural="TABLES", in_schema=schema_name)),
         }
-        for grant, on_tables in tables.items():
+        granted += [
             snowflake.GrantPrivilegesToAccountRole(
                 f"{name}-reporting-{grant}", account_role_name=role.name,
                 privileges=["SELECT"], on_schema_object=on_tables, opts=on_account)
+            for grant, on_tables in tables.items()]
         user = snowflake.ServiceUser(
             f"{name}-reporting-user",
             name=REPORTING,
@@ -237,11 +241,11 @@ class SnowflakeIngest(pulumi.ComponentResource):
             rsa_public_key2=keys.public_keys.get(2),
             opts=on_account,
         )
-        snowflake.GrantAccountRole(
+        to_user = snowflake.GrantAccountRole(
             f"{name}-reporting-role-to-user", role_name=role.name, user_name=user.name,
             opts=on_account)
         return Reporting(user=user.login_name, role=role.name,
-                         private_key_pem=keys.private_key_pem)
+                         private_key_pem=keys.private_key_pem, ready=(to_user, *granted))
 
     def stack_outputs(self) -> dict[str, pulumi.Output]:
         outputs = {"snowflakeUrl": self.url, "snowflakeUser": self.user,
@@ -265,3 +269,6 @@ class Reporting:
     """REPORTING."""
     private_key_pem: pulumi.Output[str]
     """Secret: the active slot's PKCS#8 PEM (snowflakeReportingActiveKey)."""
+    ready: tuple[pulumi.Resource, ...]
+    """The user's role grant and the role's grants: a client that checks its login on
+    connecting (Metabase) waits for them."""

@@ -6,6 +6,7 @@ reporting login yet, so the program here builds the component as __main__.py doe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +31,7 @@ from components.render.connectors import SinkBuffer, snowflake_sink_config
 from components.render.metabase import template_body
 from components.settings import Mode, load_settings
 from components.streams import DERIVED_STREAMS
-from devtools.harness import PROJECT, USER_SECRETS, ProgramRun, run_program
+from devtools.harness import PROJECT, USER_SECRETS, ProgramRun, run_program, unwrap
 
 SETUP = "pulumi-python:dynamic/metabase:Setup"
 DATABASE = "pulumi-python:dynamic/metabase:Database"
@@ -174,11 +175,22 @@ def test_an_external_metabase_is_configured_at_its_url_without_a_container() -> 
     assert not [c for c in containers if c.endswith("-metabase")]
 
 
-def test_without_a_reporting_login_the_program_configures_nothing_in_metabase(runs) -> None:
-    for stack_run in runs.values():
-        assert not [r for r in stack_run.resources if r.type.startswith(
-            "pulumi-python:dynamic/metabase:")], stack_run.stack
-        assert "metabaseAdminPassword" not in stack_run.outputs
+@pytest.mark.parametrize("off", ["snowflakeReporting", "snowflakeEnabled"])
+def test_without_a_reporting_login_the_program_configures_nothing_in_metabase(off) -> None:
+    run = run_program("dev", {f"{PROJECT}:{off}": False})
+    assert not [r for r in run.resources if r.type.startswith(
+        "pulumi-python:dynamic/metabase:")]
+    assert "metabaseAdminPassword" not in run.outputs
+
+
+def test_both_stacks_set_metabase_up_with_the_reporting_login(run) -> None:
+    """The program hands Metabase Snowflake's REPORTING login, never the connector's."""
+    details = unwrap(run.one(DATABASE, "metabase-snowflake").inputs)["details"]
+    assert (details["user"], details["role"]) == ("reporting_user", "REPORTING")
+    assert "kafka_user" not in json.dumps(details)
+    assert details["private-key-value"] == run.outputs["snowflakeReportingPrivateKey"][0]
+    assert run.outputs["metabaseAdminPassword"][1], "the admin password is a secret output"
+    assert run.one(SETUP, "metabase-setup") and run.one(DASHBOARD, "metabase-dashboard")
 
 
 @pytest.mark.parametrize("field", ["warehouse", "database", "schema"])

@@ -83,7 +83,14 @@ LENSES = {
     *_service("lenses", "lenses-hq"),
     *_service("lenses", "lenses-agent", ("lenses-agent-data",)),
 }
-METABASE = {("healthpipe:metabase:Metabase", "metabase"), *_service("metabase", "metabase")}
+METABASE = {
+    ("healthpipe:metabase:Metabase", "metabase"),
+    *_service("metabase", "metabase"),
+    (PASSWORD, "metabase-admin-password"),
+    ("pulumi-python:dynamic/metabase:Setup", "metabase-setup"),
+    ("pulumi-python:dynamic/metabase:Database", "metabase-snowflake"),
+    ("pulumi-python:dynamic/metabase:Dashboard", "metabase-dashboard"),
+}
 TOPIC_NAMES = (
     "device_data",
     "blood_pressure_device_topic",
@@ -302,7 +309,8 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
         "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
         "snowflakeDatabase", "snowflakeSchema", "snowflakeRole", "snowflakeWarehouse",
         "snowflakePrivateKey", "snowflakeReportingUser", "snowflakeReportingRole",
-        "snowflakeReportingPrivateKey", "connectors", "sqlProcessors",
+        "snowflakeReportingPrivateKey", "metabaseAdminEmail", "metabaseAdminPassword",
+        "connectors", "sqlProcessors",
     }
     # The snowflake SDK marks every login name secret itself.
     secret_keys = {k for k in run.outputs if k.endswith(("Password", "PrivateKey", "Key"))}
