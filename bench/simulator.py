@@ -25,11 +25,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.render.mosquitto import MqttUser, render_acl, render_password_file
+from components.streams import MQTT_TOPICS
 from devtools.servers import Mosquitto
 from simulator.publisher import Broker, Publisher
 from simulator.vitals import make_devices
 
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
 
 
 def bare_loop(port: int, password: str, payloads: list[bytes], qos: int) -> float:

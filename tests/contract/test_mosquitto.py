@@ -13,12 +13,13 @@ import pytest
 
 from components.mqtt import container_layout
 from components.render.mosquitto import render_conf
+from components.streams import MQTT_TOPICS
 from devtools.harness import ROOT, ProgramRun, unwrap
 from devtools.mqtt_client import Client
 from devtools.servers import Mosquitto, free_port
 
 CONFIG = "/mosquitto/config"
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
 
 
 @pytest.fixture
@@ -51,12 +52,13 @@ def test_the_program_conf_is_the_renderer_with_the_container_layout(run: Program
     assert conf == render_conf(container_layout(plaintext=run.stack == "dev"))
 
 
-def test_device_password_connects_and_publishes_with_qos1(run, mqtt_server) -> None:
+def test_device_password_connects_and_publishes_with_qos1_to_both_topics(run, mqtt_server):
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
-    info = device.c.publish(TOPIC, b"{}", qos=1)
-    info.wait_for_publish(5)
-    assert info.is_published()
+    for topic in MQTT_TOPICS:
+        info = device.c.publish(topic, b"{}", qos=1)
+        info.wait_for_publish(5)
+        assert info.is_published(), topic
     device.close()
 
 
@@ -71,14 +73,19 @@ def test_anyone_else_is_refused(run, mqtt_server, who) -> None:
     client.close()
 
 
-def test_connector_reads_what_devices_publish(run, mqtt_server) -> None:
+def test_connector_reads_what_devices_publish_on_both_topics(run, mqtt_server) -> None:
+    """As the MQTT sources subscribe: each topic by name, on one session."""
     connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
     assert connector.connect()
-    connector.subscribe("health/#")
+    for topic in MQTT_TOPICS:
+        assert connector.subscribe(topic) == [1], topic
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
-    device.c.publish(TOPIC, b'{"deviceId":"d1"}', qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: connector.received == [b'{"deviceId":"d1"}'])
+    for index, topic in enumerate(MQTT_TOPICS):
+        device.c.publish(topic, f'{{"deviceId":"d{index}"}}'.encode(), qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: len(connector.received) == len(MQTT_TOPICS))
+    assert list(zip(connector.topics, connector.received, strict=True)) == [
+        (topic, f'{{"deviceId":"d{index}"}}'.encode()) for index, topic in enumerate(MQTT_TOPICS)]
     device.close()
     connector.close()
 
