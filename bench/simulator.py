@@ -82,10 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     password = secrets.token_urlsafe(16)
     users = [MqttUser(name, password, base64.b64encode(os.urandom(12)).decode())
-             for name in ("device", "kafka-connect", "healthcheck")]
+             for name in ("device", "kafka-connect", "healthcheck", "monitor")]
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-bench-"))
     broker = Mosquitto(root, render_password_file(users),
-                       render_acl("device", "kafka-connect", "healthcheck")).start()
+                       render_acl("device", "kafka-connect", "monitor", "healthcheck")).start()
     sample = make_devices(20, seed=1)
     payloads = [json.dumps(sample[i % 20].reading()).encode() for i in range(args.messages)]
     print(f"{args.messages} messages per run, {args.runs} runs, Mosquitto on 127.0.0.1:"

@@ -108,6 +108,63 @@ def test_device_cannot_subscribe_and_connector_cannot_publish(run, mqtt_server) 
         c.close()
 
 
+def _health_password(run: ProgramRun) -> str:
+    """The healthcheck user's generated password (it is no stack output)."""
+    return next(r.computed["result"] for r in run.resources if r.name == "mqtt-health-password")
+
+
+def test_the_monitor_user_reads_what_devices_publish_on_both_topics(run, mqtt_server) -> None:
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    assert monitor.connect()
+    assert monitor.subscribe("health/#") == [1]
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    for topic in MQTT_TOPICS:
+        device.c.publish(topic, topic.encode(), qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: len(monitor.received) == len(MQTT_TOPICS))
+    assert monitor.topics == list(MQTT_TOPICS)
+    assert monitor.received == [topic.encode() for topic in MQTT_TOPICS]
+    device.close()
+    monitor.close()
+
+
+def test_the_monitor_user_cannot_publish(run, mqtt_server) -> None:
+    """What the monitor publishes never reaches the connector's subscription; a device's
+    message sent after it does, so the connector was listening."""
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    for c in (monitor, connector, device):
+        assert c.connect()
+    connector.subscribe("health/#")
+    for topic in MQTT_TOPICS:
+        monitor.c.publish(topic, b"from-monitor", qos=1).wait_for_publish(5)
+    device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: connector.received == [b"from-device"])
+    time.sleep(0.3)
+    assert connector.received == [b"from-device"], "the monitor's publish went through"
+    for c in (monitor, connector, device):
+        c.close()
+
+
+@pytest.mark.parametrize("topic", ["$SYS/broker/uptime", "$SYS/#"])
+def test_the_monitor_user_cannot_subscribe_outside_health(run, mqtt_server, topic) -> None:
+    """Outside health/# only the broker itself publishes ($SYS; nobody may write elsewhere).
+    Mosquitto 2.0 acknowledges the subscription and checks the ACL on every message, so the
+    monitor gets nothing on it, while the healthcheck user, allowed the uptime, gets that
+    retained message at once."""
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    health = Client(mqtt_server.port, "healthcheck", _health_password(run))
+    assert monitor.connect() and health.connect()
+    monitor.subscribe(topic)
+    assert health.subscribe("$SYS/broker/uptime") == [1]
+    assert _wait_for(lambda: health.received)
+    time.sleep(0.5)
+    assert monitor.received == [], f"the monitor read {monitor.topics}"
+    monitor.close()
+    health.close()
+
+
 def test_qos1_messages_for_an_offline_session_survive_a_broker_restart(run, mqtt_server):
     user, password = _credentials(run, "Connector")
     subscriber = Client(mqtt_server.port, user, password, client_id="durable", clean=False)
