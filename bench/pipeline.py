@@ -32,12 +32,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.connectors import ConnectorProvider
+from components.streams import MQTT_TOPICS
 from devtools.harness import PROJECT, run_program
 from devtools.kafka_servers import MQTT_SOURCE, MQTT_SOURCE_PLUGIN, ConnectWorker, Kafka
 from devtools.servers import Mosquitto
 from simulator.vitals import make_devices
 
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
 
 
 @dataclass

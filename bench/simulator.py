@@ -25,11 +25,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.render.mosquitto import MqttUser, render_acl, render_password_file
+from components.streams import MQTT_TOPICS
 from devtools.servers import Mosquitto
 from simulator.publisher import Broker, Publisher
 from simulator.vitals import make_devices
 
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
 
 
 def bare_loop(port: int, password: str, payloads: list[bytes], qos: int) -> float:
@@ -81,10 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     password = secrets.token_urlsafe(16)
     users = [MqttUser(name, password, base64.b64encode(os.urandom(12)).decode())
-             for name in ("device", "kafka-connect", "healthcheck")]
+             for name in ("device", "kafka-connect", "healthcheck", "monitor")]
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-bench-"))
     broker = Mosquitto(root, render_password_file(users),
-                       render_acl("device", "kafka-connect", "healthcheck")).start()
+                       render_acl("device", "kafka-connect", "monitor", "healthcheck")).start()
     sample = make_devices(20, seed=1)
     payloads = [json.dumps(sample[i % 20].reading()).encode() for i in range(args.messages)]
     print(f"{args.messages} messages per run, {args.runs} runs, Mosquitto on 127.0.0.1:"

@@ -18,7 +18,7 @@ from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
     SinkBuffer,
-    mqtt_source_config,
+    mqtt_source_configs,
     snowflake_sink_config,
 )
 from components.settings import Mode, MqttSource, Settings
@@ -219,7 +219,7 @@ def source_tls_dir(settings: Settings) -> str | None:
 
 
 class StreamConnectors(pulumi.ComponentResource):
-    """MQTT -> device_data, and the derived topics -> Snowflake."""
+    """MQTT (every topic of MQTT_TOPICS) -> device_data, and the derived topics -> Snowflake."""
 
     names: pulumi.Output[list[str]]
 
@@ -229,16 +229,17 @@ class StreamConnectors(pulumi.ComponentResource):
         super().__init__("healthpipe:connectors:StreamConnectors", name, None, opts)
         # The credentials are placed in the maps as they are (Outputs), so the keys are known
         # here and each secret value stays a secret of its own.
-        source_config = mqtt_source_config(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
-                                           args.mqtt_username, args.mqtt_password,
-                                           args.client_id, args.mqtt_ca_pem,
-                                           args.mqtt_tls_dir)
+        source_configs = mqtt_source_configs(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
+                                             args.mqtt_username, args.mqtt_password,
+                                             args.client_id, args.mqtt_ca_pem,
+                                             args.mqtt_tls_dir)
         connectors = [
             Connector(
-                f"{name}-mqtt-source",
-                ConnectorArgs(args.connect_url, MQTT_SOURCE_NAME, source_config),
+                f"{name}-{role}",
+                ConnectorArgs(args.connect_url, str(config["name"]), config),
                 pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
+            for role, config in source_configs.items()
         ]
         if args.snowflake is not None:
             sf = args.snowflake
@@ -253,7 +254,8 @@ class StreamConnectors(pulumi.ComponentResource):
                     pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *sf.after]),
                 )
             )
-        names = [MQTT_SOURCE_NAME] + ([SNOWFLAKE_SINK_NAME] if args.snowflake else [])
+        names = [str(c["name"]) for c in source_configs.values()] + (
+            [SNOWFLAKE_SINK_NAME] if args.snowflake else [])
         # Known up front; published once every connector exists.
         self.names = pulumi.Output.all(*[c.id for c in connectors]).apply(lambda _: names)
         self.register_outputs({"names": self.names})

@@ -99,6 +99,15 @@ class MqttBrokerArgs:
             raise ValueError(
                 "MqttBrokerArgs.engine: container mode needs a Docker engine (the one of "
                 "mqttDockerHost, else dockerHost), or set mqttMode to external")
+        else:
+            logins = {"mqttDeviceUsername": s.device_username,
+                      "mqttConnectorUsername": s.connector_username,
+                      "mqttMonitorUsername": s.monitor_username}
+            for key, username in logins.items():
+                if username == HEALTH_USERNAME:
+                    raise ValueError(
+                        f"MqttBrokerArgs.settings: {key} '{username}' is the broker "
+                        "healthcheck's own user (it may only read the uptime); choose another")
 
     @classmethod
     def for_stack(cls, settings: Settings, engine: DockerEngine | None,
@@ -125,6 +134,11 @@ class MqttBroker(pulumi.ComponentResource):
     connector_username: pulumi.Output[str]
     connector_password: pulumi.Output[str]
     """Secret."""
+    monitor_username: pulumi.Output[str] | None
+    """Who may watch the flow: subscribe to health/# only, never publish. None for an
+    external broker, whose users the program does not declare."""
+    monitor_password: pulumi.Output[str] | None
+    """Secret."""
 
     def __init__(
         self, name: str, args: MqttBrokerArgs, opts: pulumi.ResourceOptions | None = None
@@ -135,6 +149,7 @@ class MqttBroker(pulumi.ComponentResource):
         self._export_connector_tls = args.export_connector_tls
         self.device_username = pulumi.Output.from_input(s.device_username)
         self.connector_username = pulumi.Output.from_input(s.connector_username)
+        self.monitor_username = self.monitor_password = None
         if s.mode is Mode.EXTERNAL:
             # Checked in MqttBrokerArgs.__post_init__.
             assert s.device_password is not None and s.connector_password is not None
@@ -149,6 +164,9 @@ class MqttBroker(pulumi.ComponentResource):
         self.connector_tls = (generate_client_tls(f"{name}-connector-tls", self,
                                                   "health-pipeline MQTT source")
                               if args.connector_client_certificate and s.placement else None)
+        monitor = ({"monitorUsername": self.monitor_username,
+                    "monitorPassword": self.monitor_password}
+                   if self.monitor_password is not None else {})
         self.register_outputs(
             {
                 "url": self.url,
@@ -158,13 +176,14 @@ class MqttBroker(pulumi.ComponentResource):
                 "devicePassword": self.device_password,
                 "connectorUsername": self.connector_username,
                 "connectorPassword": self.connector_password,
+                **monitor,
             }
         )
 
     def stack_outputs(self) -> dict[str, pulumi.Output]:
         """The broker's stack outputs: where devices connect, as whom, and what they trust;
-        the connector's client certificate where an operator must place it (external
-        Connect)."""
+        the monitor user's login for watching the flow (our own broker); the connector's
+        client certificate where an operator must place it (external Connect)."""
         outputs: dict[str, pulumi.Output] = {
             "mqttUrl": self.url,
             "mqttWebsocketUrl": self.websocket_url,
@@ -175,6 +194,9 @@ class MqttBroker(pulumi.ComponentResource):
         }
         if self._settings.mode is Mode.CONTAINER:
             outputs["mqttCaCertificate"] = self.ca_certificate
+        if self.monitor_username is not None and self.monitor_password is not None:
+            outputs["mqttMonitorUsername"] = self.monitor_username
+            outputs["mqttMonitorPassword"] = self.monitor_password
         if self.connector_tls and self._export_connector_tls:
             outputs["mqttConnectorCertificate"] = self.connector_tls.certificate_pem
             outputs["mqttConnectorKey"] = self.connector_tls.private_key_pem
@@ -219,6 +241,7 @@ class MqttBroker(pulumi.ComponentResource):
         logins = {
             s.device_username: "device",
             s.connector_username: "connector",
+            s.monitor_username: "monitor",
             HEALTH_USERNAME: "health",
         }
         passwords: dict[str, pulumi.Output[str]] = {}
@@ -275,7 +298,7 @@ class MqttBroker(pulumi.ComponentResource):
                     docker.ContainerUploadArgs(
                         file=layout.acl_file,
                         content=render_acl(s.device_username, s.connector_username,
-                                           HEALTH_USERNAME),
+                                           s.monitor_username, HEALTH_USERNAME),
                         permissions="0600",
                     ),
                     docker.ContainerUploadArgs(
@@ -300,3 +323,5 @@ class MqttBroker(pulumi.ComponentResource):
         self.ca_certificate = ca
         self.device_password = pulumi.Output.secret(passwords[s.device_username])
         self.connector_password = pulumi.Output.secret(passwords[s.connector_username])
+        self.monitor_username = pulumi.Output.from_input(s.monitor_username)
+        self.monitor_password = pulumi.Output.secret(passwords[s.monitor_username])

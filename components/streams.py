@@ -11,12 +11,13 @@ __all__ = [
     "DEVICE_KEY_TYPE",
     "DEVICE_TOPIC",
     "DEVICE_VALUE_TYPE",
-    "MQTT_TOPIC",
+    "MQTT_TOPICS",
     "DerivedStream",
 ]
 
-MQTT_TOPIC = "health/device_data"
-"""Where devices publish their JSON vitals."""
+MQTT_TOPICS = ("health/device_data", "health/health_data")
+"""Where devices publish their JSON vitals: the seed's primary topic and its alternative. The
+MQTT source reads every one of them into device_data; the first is the simulator's default."""
 
 DEVICE_TOPIC = "device_data"
 """Kafka topic the MQTT source connector writes every message to."""

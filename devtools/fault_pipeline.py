@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.connectors import ConnectorProvider
+from components.streams import MQTT_TOPICS
 from devtools.harness import ProgramRun
 from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka, mqtt_source_plugin
 from devtools.mqtt_client import CountingPublisher
 from devtools.servers import Mosquitto
 
-MQTT_TOPIC = "health/device_data"
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
 TOPIC = "kafka:index/topic:Topic"
 
@@ -97,7 +97,8 @@ class Pipeline:
     def publisher(self) -> CountingPublisher:
         device = (self.own.outputs["mqttDeviceUsername"][0],
                   self.own.outputs["mqttDevicePassword"][0])
-        return CountingPublisher(self.mqtt.tls_port, *device, self.mqtt.ca_file, MQTT_TOPIC)
+        return CountingPublisher(self.mqtt.tls_port, *device, self.mqtt.ca_file,
+                                 MQTT_TOPICS[0])
 
     def publish_with(self, fault: Callable[[], None], after: float, count: int,
                      rate: float) -> Outcome:

@@ -24,6 +24,8 @@ class Client:
         self.connected = threading.Event()
         self.reason = None
         self.received: list[bytes] = []
+        self.topics: list[str] = []
+        """The topic of each message in `received`, in the same order."""
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
                              clean_session=clean, protocol=mqtt.MQTTv311,
                              transport="websockets" if websocket else "tcp")
@@ -33,15 +35,22 @@ class Client:
             self.c.username_pw_set(user, password)
         self.c.on_connect = self._on_connect
         self.subscribed = threading.Event()
-        self.c.on_subscribe = lambda client, userdata, mid, reason_codes, properties: (
-            self.subscribed.set())
-        self.c.on_message = lambda client, userdata, message: self.received.append(
-            message.payload)
+        self.granted: list[int] = []
+        self.c.on_subscribe = self._on_subscribe
+        self.c.on_message = self._on_message
         self.port = port
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.reason = reason_code
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self.granted = [code.value for code in reason_codes]
+        self.subscribed.set()
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.topics.append(message.topic)
+        self.received.append(message.payload)
 
     def connect(self) -> bool:
         self.c.connect("127.0.0.1", self.port)
@@ -49,11 +58,13 @@ class Client:
         assert self.connected.wait(5), "no CONNACK"
         return not self.reason.is_failure
 
-    def subscribe(self, topic: str) -> None:
-        """Subscribe and wait for the SUBACK, so nothing published next can be missed."""
+    def subscribe(self, topic: str) -> list[int]:
+        """Subscribe and wait for the SUBACK, so nothing published next can be missed; the
+        broker's reason codes (0x80 and above: refused)."""
         self.subscribed.clear()
         self.c.subscribe(topic, qos=1)
         assert self.subscribed.wait(5), "no SUBACK"
+        return self.granted
 
     def close(self) -> None:
         self.c.loop_stop()

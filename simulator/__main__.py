@@ -19,10 +19,9 @@ import time
 from collections.abc import Iterator
 
 from components.mqtt_urls import BROKER_SCHEMES, parse_mqtt_url
+from components.streams import MQTT_TOPICS
 from simulator.publisher import Broker, ConnectError, Publisher, PublishStats
 from simulator.vitals import make_devices
-
-TOPIC = "health/device_data"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -44,7 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     where.add_argument("--port", type=int, help="broker port, replacing the URL's")
     where.add_argument("--username", help="device user")
     where.add_argument("--password", help="device password (or env MQTT_PASSWORD)")
-    where.add_argument("--topic", default=TOPIC, help=f"default: {TOPIC}")
+    where.add_argument("--topic", default=MQTT_TOPICS[0],
+                       help=f"MQTT topic to publish to; the pipeline reads "
+                       f"{' and '.join(MQTT_TOPICS)} (default: {MQTT_TOPICS[0]})")
     load = p.add_argument_group("load")
     load.add_argument("--devices", type=int, default=5, help="simulated devices (default 5)")
     load.add_argument("--rate", type=float, default=10.0,

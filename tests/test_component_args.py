@@ -117,6 +117,17 @@ def test_an_external_broker_without_passwords_names_the_missing_settings(dev) ->
             "set mqttConnectorPassword (")
 
 
+@pytest.mark.parametrize("key", ["mqttDeviceUsername", "mqttConnectorUsername",
+                                 "mqttMonitorUsername"])
+def test_no_broker_user_may_take_the_healthchecks_login(dev, key) -> None:
+    field = {"mqttDeviceUsername": "device_username",
+             "mqttConnectorUsername": "connector_username",
+             "mqttMonitorUsername": "monitor_username"}[key]
+    taken = replace(dev.mqtt, **{field: "healthcheck"})
+    refused(lambda: MqttBrokerArgs(taken, ENGINE, ContainerDefaults.of(dev)),
+            "MqttBrokerArgs.settings:", f"{key} 'healthcheck'", "choose another")
+
+
 def test_kafka_in_a_container_without_an_engine_or_jar_names_the_field(dev) -> None:
     defaults = ContainerDefaults.of(dev)
     refused(lambda: KafkaClusterArgs(dev.kafka, None, defaults, None),

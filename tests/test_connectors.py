@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import re
+
+import pytest
+
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
     SinkBuffer,
-    mqtt_source_config,
+    mqtt_source_configs,
     snowflake_sink_config,
 )
 from components.settings import MqttSource
-from components.streams import DERIVED_STREAMS
+from components.streams import DERIVED_STREAMS, MQTT_TOPICS
 from devtools.harness import PROJECT, ProgramRun, run_program, unwrap
 from policies.guardrails import CREDENTIAL_CONFIG
 
@@ -31,7 +36,11 @@ def test_connectors_are_managed_through_the_stack_connect_url(run: ProgramRun) -
         assert connector.secret("__provider")
 
 
-def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> None:
+def test_both_mqtt_topics_are_defined_once() -> None:
+    assert MQTT_TOPICS == ("health/device_data", "health/health_data")
+
+
+def test_mqtt_source_reads_both_topics_with_qos1_keyed_by_device(run) -> None:
     source = _connector(run, "mqtt-source")
     config = source.get("config")
     # TLS in both: on dev's stack network with the files the program places on fast-data-dev;
@@ -48,11 +57,13 @@ def test_mqtt_source_reads_health_device_data_with_qos1_keyed_by_device(run) -> 
     assert config["connect.mqtt.service.quality"] == "1"
     assert config["connect.mqtt.clean"] == "false"
     assert config["connect.mqtt.client.id"] == f"health-pipeline-{run.stack}-mqtt-source"
-    assert config["connect.mqtt.kcql"] == (
-        "INSERT INTO device_data SELECT * FROM health/device_data WITHCONVERTER="
+    # One statement per topic, separated by ";" as Stream Reactor's docs say.
+    assert config["connect.mqtt.kcql"].split(";") == [
+        f"INSERT INTO device_data SELECT * FROM {topic} WITHCONVERTER="
         "`io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter` "
         "WITHKEY(deviceId)"
-    )
+        for topic in ("health/device_data", "health/health_data")
+    ]
     assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
     tls = {k: v for k, v in config.items() if k.startswith("connect.mqtt.ssl.")}
@@ -94,20 +105,20 @@ def _source_with(stack: str, implementation: str) -> tuple[ProgramRun, dict[str,
     return other, source.get("config")
 
 
-def test_camel_mqtt_source_copies_health_device_data_into_device_data(prod) -> None:
+def test_camel_mqtt_source_is_one_connector_per_topic_into_device_data(prod) -> None:
     """kafkaMqttSource=camel (external Connect only): the same broker, user and client id as
-    Stream Reactor, with Camel's class and keys; the JSON bytes are the value, unchanged."""
-    camel, config = _source_with("prod", "camel")
+    Stream Reactor, with Camel's class and keys; the JSON bytes are the value, unchanged. Its
+    kamelet's `topic` is one topic, so each topic has a connector (and client id) of its own."""
+    camel, first = _source_with("prod", "camel")
+    second = _connector(camel, "mqtt-source-health-data").get("config")
     reference = _connector(prod, "mqtt-source").get("config")
-    assert config == {
-        "name": "health_mqtt_source",
+    client_id = reference["connect.mqtt.client.id"]
+    common = {
         "tasks.max": "1",
         "connector.class":
             "org.apache.camel.kafkaconnector.mqtt5source.CamelMqtt5sourceSourceConnector",
         "topics": "device_data",
         "camel.kamelet.mqtt5-source.brokerUrl": reference["connect.mqtt.hosts"],
-        "camel.kamelet.mqtt5-source.topic": "health/device_data",
-        "camel.kamelet.mqtt5-source.clientId": reference["connect.mqtt.client.id"],
         "camel.kamelet.mqtt5-source.username": "kafka-connect",
         "camel.kamelet.mqtt5-source.password": camel.outputs["mqttConnectorPassword"][0],
         "camel.component.paho-mqtt5.qos": "1",
@@ -117,6 +128,16 @@ def test_camel_mqtt_source_copies_health_device_data_into_device_data(prod) -> N
         "errors.log.enable": "true",
         "errors.log.include.messages": "false",
     }
+    assert first == {**common, "name": "health_mqtt_source",
+                     "camel.kamelet.mqtt5-source.topic": "health/device_data",
+                     "camel.kamelet.mqtt5-source.clientId": client_id}
+    assert second == {**common, "name": "health_mqtt_source_health_data",
+                      "camel.kamelet.mqtt5-source.topic": "health/health_data",
+                      "camel.kamelet.mqtt5-source.clientId": f"{client_id}-health-data"}
+    assert camel.outputs["connectors"][0] == [
+        "health_mqtt_source", "health_mqtt_source_health_data", "health_snowflake_sink"]
+    topics = {t.urn for t in camel.of_type("kafka:index/topic:Topic")}
+    assert topics <= set(_connector(camel, "mqtt-source-health-data").dependencies)
 
 
 def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) -> None:
@@ -131,7 +152,7 @@ def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) 
         "connector.class": "io.healthpipeline.connect.mqtt.MqttSourceConnector",
         "mqtt.server.uri": hosts[run.stack],
         "mqtt.ssl.ca.pem": own.outputs["mqttCaCertificate"][0],
-        "mqtt.topic": "health/device_data",
+        "mqtt.topics": "health/device_data,health/health_data",
         "mqtt.qos": "1",
         "mqtt.client.id": reference["connect.mqtt.client.id"],
         "mqtt.username": "kafka-connect",
@@ -144,6 +165,43 @@ def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) 
         "errors.log.enable": "true",
         "errors.log.include.messages": "false",
     }
+
+
+@pytest.mark.parametrize("kind", list(MqttSource))
+def test_every_source_implementation_reads_exactly_the_topics_it_is_given(kind) -> None:
+    """Whatever the implementation, the topics read are the ones passed, each once."""
+    def read(configs) -> list[str]:
+        topics: list[str] = []
+        for config in configs.values():
+            if "connect.mqtt.kcql" in config:
+                topics += [re.search(r"FROM (\S+) ", kcql)[1]
+                           for kcql in config["connect.mqtt.kcql"].split(";")]
+            elif "mqtt.topics" in config:
+                topics += config["mqtt.topics"].split(",")
+            else:
+                topics.append(config["camel.kamelet.mqtt5-source.topic"])
+        return topics
+
+    render = functools.partial(mqtt_source_configs, kind, "n", "tcp://h:1883", "u", "p", "c")
+    assert read(render()) == list(MQTT_TOPICS)
+    assert read(render(topics=["health/one"])) == ["health/one"]
+    assert list(render(topics=["health/one"])) == ["mqtt-source"]
+
+
+@pytest.mark.parametrize("topics, message", [
+    ([], "one or more distinct MQTT topics"),
+    (["health/a", "health/a"], "one or more distinct MQTT topics"),
+])
+def test_source_topics_must_be_distinct_and_present(topics, message) -> None:
+    for kind in MqttSource:
+        with pytest.raises(ValueError, match=message):
+            mqtt_source_configs(kind, "n", "tcp://h:1883", "u", "p", "c", topics=topics)
+
+
+def test_own_source_refuses_a_topic_its_comma_separated_list_cannot_hold() -> None:
+    with pytest.raises(ValueError, match="has a comma"):
+        mqtt_source_configs(MqttSource.HEALTH_PIPELINE, "n", "tcp://h:1883", "u", "p", "c",
+                            topics=["health/a,b"])
 
 
 def test_snowflake_sink_loads_every_derived_topic_into_its_table(run: ProgramRun) -> None:
@@ -194,8 +252,9 @@ def test_every_credential_a_connector_config_holds_is_kept_secret_on_its_own() -
     """The Connector resource makes the values of SECRET_CONFIG_KEYS secret one by one and
     leaves the rest readable (so previews name changed keys): every key the policy pack counts
     as a credential, in every config the program renders, must be among them."""
-    configs = [mqtt_source_config(kind, "n", "tcp://h:1883", "u", "p", "c")
-               for kind in MqttSource]
+    configs = [config for kind in MqttSource
+               for config in mqtt_source_configs(kind, "n", "tcp://h:1883", "u", "p",
+                                                 "c").values()]
     configs.append(snowflake_sink_config("n", "u", "user", "key", "db", "s", "r",
                                          "http://sr:8081", SinkBuffer(1, 10, 1)))
     for config in configs:

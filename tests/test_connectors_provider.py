@@ -14,7 +14,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.connectors import ConnectorProvider
 from components.http_api import ApiError
-from components.render.connectors import SinkBuffer, mqtt_source_config, snowflake_sink_config
+from components.render.connectors import SinkBuffer, mqtt_source_configs, snowflake_sink_config
 from components.settings import MqttSource
 from devtools.harness import ROOT
 from tests.fake_connect import serve
@@ -37,9 +37,9 @@ def provider() -> ConnectorProvider:
 
 
 def _source(connect, password: str = PASSWORD, **changes) -> dict:
-    config = mqtt_source_config(MqttSource.STREAM_REACTOR, "health_mqtt_source",
-                                "tcp://mosquitto:1883", "kafka-connect", password,
-                                "hp-dev-mqtt-source")
+    config = mqtt_source_configs(MqttSource.STREAM_REACTOR, "health_mqtt_source",
+                                 "tcp://mosquitto:1883", "kafka-connect", password,
+                                 "hp-dev-mqtt-source")["mqtt-source"]
     return {"connect_url": connect.url, "name": "health_mqtt_source",
             "config": {**config, **changes}, "timeout_seconds": 2}
 

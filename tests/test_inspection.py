@@ -58,6 +58,17 @@ def test_no_container_shows_a_secret_to_docker_inspect(runs, stack) -> None:
         assert not leaked, f"{container.get('name')} shows {leaked}"
 
 
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_scan_looks_for_every_mqtt_login(runs, stack) -> None:
+    """The broker's users, the monitor's included: their passwords are secret outputs and
+    generated ones, so the scan above looks for each."""
+    run = runs[stack]
+    scanned = secret_values(run)
+    for who in ("Device", "Connector", "Monitor"):
+        password, secret = run.outputs[f"mqtt{who}Password"]
+        assert secret and password in scanned, who
+
+
 def test_the_scan_finds_a_password_put_in_a_healthcheck(runs) -> None:
     """The scan itself: a container whose healthcheck held the MQTT healthcheck password (as
     this program's did before) is caught."""

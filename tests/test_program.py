@@ -62,8 +62,8 @@ MQTT = {
     *MQTT_TLS,
     ("healthpipe:mqtt:MqttBroker", "mqtt"),
     *_service("mqtt", "mosquitto", ("mosquitto-data", "mosquitto-log")),
-    *((PASSWORD, f"mqtt-{u}-password") for u in ("device", "connector", "health")),
-    *((SALT, f"mqtt-{u}-salt") for u in ("device", "connector", "health")),
+    *((PASSWORD, f"mqtt-{u}-password") for u in ("device", "connector", "monitor", "health")),
+    *((SALT, f"mqtt-{u}-salt") for u in ("device", "connector", "monitor", "health")),
 }
 DATABASES = {
     ("healthpipe:postgres:AppDatabases", "databases"),
@@ -303,7 +303,8 @@ def test_stack_outputs_expose_endpoints_and_only_secret_credentials(run: Program
     assert set(run.outputs) == https | {
         "mqttUrl", "mqttWebsocketUrl", "mqttCaCertificate", "mqttDeviceUsername",
         "mqttDevicePassword",
-        "mqttConnectorUsername", "mqttConnectorPassword", "kafkaBootstrapServers",
+        "mqttConnectorUsername", "mqttConnectorPassword", "mqttMonitorUsername",
+        "mqttMonitorPassword", "kafkaBootstrapServers",
         "schemaRegistryUrl", "connectUrl", "postgresHost", "postgresPort",
         "postgresAdminUsername", "postgresAdminPassword", "lensesUrl", "lensesAdminUsername",
         "lensesAdminPassword", "metabaseUrl", "topics", "snowflakeUrl", "snowflakeUser",
@@ -355,6 +356,8 @@ def test_a_stack_of_external_services_declares_only_the_lenses_agent_and_databas
     assert values["lensesUrl"] == "https://lenses.example.org"
     assert values["metabaseUrl"] == "https://metabase.example.org"
     assert not {"lensesAdminUsername", "lensesAdminPassword"} & set(run.outputs)
+    assert not {"mqttMonitorUsername", "mqttMonitorPassword"} & set(run.outputs), (
+        "an external broker's users are its own")
 
 
 def test_disabled_lenses_and_metabase_declare_nothing() -> None:

@@ -57,15 +57,16 @@ def _verify_mosquitto_line(line: str, username: str, password: str) -> bool:
 def test_password_file_verifies_against_the_generated_passwords(dev: ProgramRun) -> None:
     lines = _content(dev, "mosquitto", f"{MOSQUITTO}/passwd").splitlines()
     users = {line.split(":", 1)[0]: line for line in lines}
-    assert set(users) == {"device", "kafka-connect", "healthcheck"}
+    assert set(users) == {"device", "kafka-connect", "monitor", "healthcheck"}
     for user, output in (("device", "mqttDevicePassword"),
-                         ("kafka-connect", "mqttConnectorPassword")):
+                         ("kafka-connect", "mqttConnectorPassword"),
+                         ("monitor", "mqttMonitorPassword")):
         password = dev.outputs[output][0]
         assert _verify_mosquitto_line(users[user], user, password)
         assert not _verify_mosquitto_line(users[user], user, password + "x")
     iterations = {line.split("$")[2] for line in lines}
     salts = {line.split("$")[3] for line in lines}
-    assert iterations == {"101"} and len(salts) == 3
+    assert iterations == {"101"} and len(salts) == 4
     assert all(len(base64.b64decode(s)) == 12 for s in salts)
 
 
@@ -93,7 +94,7 @@ def test_mosquitto_conf_refuses_anonymous_and_persists(dev: ProgramRun) -> None:
     assert conf.index("listener 9001") < conf.index("protocol websockets")
 
 
-def test_acl_lets_devices_publish_and_the_connector_subscribe_only(dev: ProgramRun) -> None:
+def test_acl_lets_devices_publish_and_the_connector_and_monitor_subscribe_only(dev) -> None:
     acl = _content(dev, "mosquitto", f"{MOSQUITTO}/acl")
     rules: dict[str, list[str]] = {}
     user = None
@@ -104,7 +105,9 @@ def test_acl_lets_devices_publish_and_the_connector_subscribe_only(dev: ProgramR
             rules.setdefault(user, []).append(line)
     assert rules["device"] == ["topic write health/#"]
     assert rules["kafka-connect"] == ["topic read health/#"]
+    assert rules["monitor"] == ["topic read health/#"]
     assert rules["healthcheck"] == ["topic read $SYS/broker/uptime"]
+    assert set(rules) == {"device", "kafka-connect", "monitor", "healthcheck"}
 
 
 def test_rendered_files_are_byte_identical_across_runs(dev_twice) -> None:

@@ -133,6 +133,11 @@ BAD_INPUTS = [
                  "use require, verify-ca or verify-full", id="external-postgres-without-tls"),
     pytest.param("dev", {"mqttConnectorUsername": "device"}, "mqttConnectorUsername",
                  "'device'", "must differ from mqttDeviceUsername", id="same-mqtt-usernames"),
+    pytest.param("dev", {"mqttMonitorUsername": "kafka-connect"}, "mqttMonitorUsername",
+                 "'kafka-connect'", "must differ from mqttDeviceUsername and "
+                 "mqttConnectorUsername", id="monitor-is-the-connector"),
+    pytest.param("dev", {"mqttMonitorUsername": "watch er"}, "mqttMonitorUsername",
+                 "'watch er'", "must be 1-64 letters, digits", id="monitor-username-characters"),
     pytest.param("dev", {"mqttDockerHost": "docker.internal"}, "mqttDockerHost",
                  "'docker.internal'", "must be a Docker host URL", id="service-docker-host"),
     pytest.param("dev", {"dockerHost": "docker.internal"}, "dockerHost", "'docker.internal'",

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.streams import MQTT_TOPICS
 from devtools.harness import ROOT
 from devtools.health_data import conformance_problems
 from simulator.__main__ import broker_from, parse_args
@@ -106,10 +107,15 @@ def test_bad_options_are_refused(argv) -> None:
     assert exit_.value.code == 2
 
 
+def test_it_publishes_to_the_first_pipeline_topic_unless_told_another() -> None:
+    assert parse_args([]).topic == MQTT_TOPICS[0] == "health/device_data"
+    assert parse_args(["--topic", MQTT_TOPICS[1]]).topic == "health/health_data"
+
+
 def test_help_describes_the_options() -> None:
     done = subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=ROOT,
                           capture_output=True, text=True, check=True)
-    for option in ("--stack", "--outputs", "--rate", "--count", "--duration", "--qos",
+    for option in ("--stack", "--outputs", "--topic", "--rate", "--count", "--duration", "--qos",
                    "--seed", "--anomaly-rate", "--jitter"):
         assert option in done.stdout
 

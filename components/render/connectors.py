@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from components.mqtt_urls import MQTT_SCHEMES, paho_url, parse_mqtt_url
 from components.settings import MqttSource
-from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPIC, DerivedStream
+from components.streams import DERIVED_STREAMS, DEVICE_TOPIC, MQTT_TOPICS, DerivedStream
 
 __all__ = [
     "CAMEL_MQTT_SOURCE_CLASS",
@@ -18,7 +18,7 @@ __all__ = [
     "SNOWFLAKE_SINK_CLASS",
     "STREAM_REACTOR_TLS_FILES",
     "SinkBuffer",
-    "mqtt_source_config",
+    "mqtt_source_configs",
     "snowflake_sink_config",
 ]
 
@@ -47,7 +47,7 @@ SECRET_CONFIG_KEYS = ("connect.mqtt.password", f"{CAMEL_MQTT}password", "mqtt.pa
 """Keys whose values are masked in every message the connectors provider writes."""
 
 
-def mqtt_source_config(
+def mqtt_source_configs(
     kind: MqttSource,
     name: str,
     mqtt_url: str,
@@ -56,19 +56,21 @@ def mqtt_source_config(
     client_id: str,
     ca_pem: V = "",
     tls_dir: str | None = None,
-) -> dict[str, str | V]:
-    """The MQTT source that copies `health/device_data` into device_data, for the chosen
-    implementation; each subscribes as the connector user with QoS 1. Over TLS, this project's
-    connector trusts `ca_pem` (the broker's CA) and checks the broker's name. Stream Reactor's
-    takes the CA, a client certificate and its key as files, all three or none
-    (MqttSourceSettings): with `tls_dir` they are `ca.pem`, `client.pem` and `client.key`
-    there, else it trusts the Connect worker's JVM truststore. Camel's kamelet has no TLS keys:
-    it trusts the worker's JVM."""
-    render = {
-        MqttSource.STREAM_REACTOR: _stream_reactor_source,
-        MqttSource.CAMEL: _camel_source,
-        MqttSource.HEALTH_PIPELINE: _health_pipeline_source,
-    }[kind]
+    topics: Sequence[str] = MQTT_TOPICS,
+) -> dict[str, dict[str, str | V]]:
+    """The MQTT source that copies every topic in `topics` into device_data, for the chosen
+    implementation, as role -> connector config. Stream Reactor's (one KCQL statement per
+    topic) and this project's (a list of topics) are one connector, role `mqtt-source`; Camel's
+    kamelet subscribes to one topic, so it is one connector per topic: the first is
+    `mqtt-source` named `name` with `client_id`, each other `mqtt-source-<last level>` with
+    that level appended to both (a client id is unique per broker). Each subscribes as the
+    connector user with QoS 1. Over TLS, this project's connector trusts `ca_pem` (the broker's
+    CA) and checks the broker's name. Stream Reactor's takes the CA, a client certificate and
+    its key as files, all three or none (MqttSourceSettings): with `tls_dir` they are
+    `ca.pem`, `client.pem` and `client.key` there, else it trusts the Connect worker's JVM
+    truststore. Camel's kamelet has no TLS keys: it trusts the worker's JVM."""
+    if not topics or len(set(topics)) != len(topics):
+        raise ValueError(f"topics: one or more distinct MQTT topics, not {list(topics)}")
     over_tls = parse_mqtt_url(mqtt_url, MQTT_SCHEMES).tls
     tls: dict[str, str | V] = {}
     if over_tls and kind is MqttSource.HEALTH_PIPELINE and ca_pem:
@@ -76,25 +78,49 @@ def mqtt_source_config(
     elif over_tls and kind is MqttSource.STREAM_REACTOR and tls_dir:
         tls = {f"connect.mqtt.ssl.{key}": f"{tls_dir}/{file}"
                for key, file in STREAM_REACTOR_TLS_FILES.items()}
-    return {
-        "name": name,
-        "tasks.max": "1",
-        **render(paho_url(mqtt_url), username, password, client_id),
-        **tls,
-        "key.converter": STRING_CONVERTER,
-        "errors.log.enable": "true",
-        "errors.log.include.messages": "false",
-    }
+
+    def config(connector: str, keys: dict[str, str | V]) -> dict[str, str | V]:
+        return {
+            "name": connector,
+            "tasks.max": "1",
+            **keys,
+            **tls,
+            "key.converter": STRING_CONVERTER,
+            "errors.log.enable": "true",
+            "errors.log.include.messages": "false",
+        }
+
+    url = paho_url(mqtt_url)
+    if kind is MqttSource.STREAM_REACTOR:
+        return {"mqtt-source": config(name, _stream_reactor_source(url, username, password,
+                                                                   client_id, topics))}
+    if kind is MqttSource.HEALTH_PIPELINE:
+        return {"mqtt-source": config(name, _health_pipeline_source(url, username, password,
+                                                                    client_id, topics))}
+    configs: dict[str, dict[str, str | V]] = {}
+    for index, topic in enumerate(topics):
+        level = topic.rstrip("/").rsplit("/", 1)[-1]
+        suffix = "" if index == 0 else f"_{level}"
+        role = "mqtt-source" + suffix.replace("_", "-")
+        if role in configs:
+            raise ValueError(f"topics: {topic} ends in the same level as another topic")
+        configs[role] = config(name + suffix, _camel_source(
+            url, username, password, client_id + suffix.replace("_", "-"), topic))
+    return configs
 
 
 def _stream_reactor_source(
-    mqtt_url: str, username: V, password: V, client_id: str
+    mqtt_url: str, username: V, password: V, client_id: str, topics: Sequence[str]
 ) -> dict[str, str | V]:
     """Stream Reactor: a persistent session (clean=false) so the broker keeps messages while
-    the connector restarts; JSON parsed into a struct, written as JSON, keyed by deviceId."""
-    kcql = (
-        f"INSERT INTO {DEVICE_TOPIC} SELECT * FROM {MQTT_TOPIC} "
+    the connector restarts; JSON parsed into a struct, written as JSON, keyed by deviceId. One
+    KCQL statement per topic, joined by `;` (its docs: "multiple KCQL statements separated by
+    `;`"; MqttSourceSettings.asMap joins them so); it subscribes to every statement's source
+    on one connection (MqttManager.connectComplete)."""
+    kcql = ";".join(
+        f"INSERT INTO {DEVICE_TOPIC} SELECT * FROM {topic} "
         f"WITHCONVERTER=`{JSON_SOURCE_CONVERTER}` WITHKEY(deviceId)"
+        for topic in topics
     )
     return {
         "connector.class": MQTT_SOURCE_CLASS,
@@ -110,18 +136,22 @@ def _stream_reactor_source(
     }
 
 
-def _camel_source(mqtt_url: str, username: V, password: V, client_id: str) -> dict[str, str | V]:
+def _camel_source(
+    mqtt_url: str, username: V, password: V, client_id: str, topic: str
+) -> dict[str, str | V]:
     """Camel's MQTT 5 source (its kamelet has no QoS key: the paho-mqtt5 component's default
-    is 2, set to 1 here). Its records carry the payload as bytes, so ByteArrayConverter writes
-    the JSON text unchanged (StringConverter would write Java's `[B@...`). Its poll waits a
-    full maxPollDuration (1 s by default) before returning; 100 ms keeps the added latency
-    small. No record key: the processors key the derived topics by deviceId. It keeps no
-    session across a restart: messages published while it is stopped are not delivered."""
+    is 2, set to 1 here). Its `topic` is one topic filter (the kamelet's "The topic to
+    subscribe to", a string; PahoMqtt5Consumer subscribes to it as given), hence one connector
+    per topic. Its records carry the payload as bytes, so ByteArrayConverter writes the JSON
+    text unchanged (StringConverter would write Java's `[B@...`). Its poll waits a full
+    maxPollDuration (1 s by default) before returning; 100 ms keeps the added latency small.
+    No record key: the processors key the derived topics by deviceId. It keeps no session
+    across a restart: messages published while it is stopped are not delivered."""
     return {
         "connector.class": CAMEL_MQTT_SOURCE_CLASS,
         "topics": DEVICE_TOPIC,
         f"{CAMEL_MQTT}brokerUrl": mqtt_url,
-        f"{CAMEL_MQTT}topic": MQTT_TOPIC,
+        f"{CAMEL_MQTT}topic": topic,
         f"{CAMEL_MQTT}clientId": client_id,
         f"{CAMEL_MQTT}username": username,
         f"{CAMEL_MQTT}password": password,
@@ -132,15 +162,18 @@ def _camel_source(mqtt_url: str, username: V, password: V, client_id: str) -> di
 
 
 def _health_pipeline_source(
-    mqtt_url: str, username: V, password: V, client_id: str
+    mqtt_url: str, username: V, password: V, client_id: str, topics: Sequence[str]
 ) -> dict[str, str | V]:
-    """This project's connector (connectors/mqtt-source): a persistent session, QoS 1, each
-    message acknowledged to the broker only after Kafka has it; the JSON text as the value,
-    keyed by its deviceId."""
+    """This project's connector (connectors/mqtt-source): one persistent session subscribed
+    to every topic (`mqtt.topics`, comma-separated), QoS 1, each message acknowledged to the
+    broker only after Kafka has it; the JSON text as the value, keyed by its deviceId, the
+    topic it arrived on in the record's `mqtt.topic` header."""
+    if any("," in topic for topic in topics):
+        raise ValueError(f"topics: mqtt.topics is comma-separated; {list(topics)} has a comma")
     return {
         "connector.class": HEALTH_PIPELINE_MQTT_SOURCE_CLASS,
         "mqtt.server.uri": mqtt_url,
-        "mqtt.topic": MQTT_TOPIC,
+        "mqtt.topics": ",".join(topics),
         "mqtt.qos": "1",
         "mqtt.client.id": client_id,
         "mqtt.username": username,

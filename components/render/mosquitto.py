@@ -81,13 +81,16 @@ def render_password_file(users: Sequence[MqttUser]) -> str:
     return "".join(render_password_line(u) + "\n" for u in sorted(users, key=lambda u: u.username))
 
 
-def render_acl(device_user: str, connector_user: str, health_user: str) -> str:
-    """Devices may only publish, the connector may only subscribe, the healthcheck user may
-    only read the broker's uptime. A user without a matching rule is denied."""
+def render_acl(device_user: str, connector_user: str, monitor_user: str,
+               health_user: str) -> str:
+    """Devices may only publish, the connector and the monitor user (someone watching the
+    flow) may only subscribe, the healthcheck user may only read the broker's uptime. A user
+    without a matching rule is denied."""
     return (
         "# Rendered by health-pipeline; edit the program, not this file.\n"
         f"user {device_user}\ntopic write {HEALTH_TOPIC}\n\n"
         f"user {connector_user}\ntopic read {HEALTH_TOPIC}\n\n"
+        f"user {monitor_user}\ntopic read {HEALTH_TOPIC}\n\n"
         f"user {health_user}\ntopic read {UPTIME_TOPIC}\n"
     )
 

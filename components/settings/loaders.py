@@ -95,7 +95,7 @@ def _load_mqtt(r: Reader, docker_host: str) -> MqttSettings:
     if external and not endpoint:
         r.fail("mqttEndpoint", endpoint, "must be set when mqttMode is external")
     users = {}
-    for key in ("mqttDeviceUsername", "mqttConnectorUsername"):
+    for key in ("mqttDeviceUsername", "mqttConnectorUsername", "mqttMonitorUsername"):
         users[key] = r.text(
             key,
             lambda v: None
@@ -105,6 +105,11 @@ def _load_mqtt(r: Reader, docker_host: str) -> MqttSettings:
     if users["mqttDeviceUsername"] == users["mqttConnectorUsername"]:
         r.fail("mqttConnectorUsername", users["mqttConnectorUsername"],
                "must differ from mqttDeviceUsername (their ACLs differ)")
+    monitor = users["mqttMonitorUsername"]
+    if monitor in (users["mqttDeviceUsername"], users["mqttConnectorUsername"]):
+        r.fail("mqttMonitorUsername", monitor,
+               "must differ from mqttDeviceUsername and mqttConnectorUsername (their ACLs "
+               "differ)")
     why = "mqttMode is external" if external else None
     names = r.strings("mqttTlsServerNames")
     for name in names:
@@ -124,6 +129,7 @@ def _load_mqtt(r: Reader, docker_host: str) -> MqttSettings:
         endpoint=endpoint,
         device_username=users["mqttDeviceUsername"],
         connector_username=users["mqttConnectorUsername"],
+        monitor_username=monitor,
         device_password=r.secret("mqttDevicePassword", why) if external else None,
         connector_password=r.secret("mqttConnectorPassword", why) if external else None,
     )

@@ -149,6 +149,8 @@ class MqttSettings:
     """External mode: the broker URL (one of MQTT_SCHEMES)."""
     device_username: str
     connector_username: str
+    monitor_username: str
+    """Container mode: the read-only user for watching the flow (mosquitto_sub on health/#)."""
     device_password: pulumi.Output[str] | None
     """External mode only; in container mode passwords are generated."""
     connector_password: pulumi.Output[str] | None

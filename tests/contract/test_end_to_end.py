@@ -1,6 +1,7 @@
-"""End to end on real servers: the simulator -> Mosquitto (the rendered password file and ACL)
--> the MQTT source connector (the rendered config, created by the connectors provider) on a
-real Connect worker -> device_data (created as declared) on a real broker.
+"""End to end on real servers: the simulator, publishing to both MQTT topics -> Mosquitto (the
+rendered password file and ACL) -> the MQTT source connector (the rendered config, created by
+the connectors provider) on a real Connect worker -> device_data (created as declared) on a
+real broker.
 
 The stack here is dev with kafkaMqttSource=health-pipeline: this project's MQTT source is the
 one implementation that can be built from Maven Central jars (Stream Reactor and Camel's
@@ -19,13 +20,16 @@ import pytest
 
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
+from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS
+from components.streams import MQTT_TOPICS
 from devtools.certs import TestCa
 from devtools.harness import PROJECT, ProgramRun, run_program
 from devtools.health_data import conformance_problems
 from devtools.mqtt_client import Client
 from devtools.servers import Mosquitto, simulate
 
-MQTT_TOPIC = "health/device_data"
+HEADER = "mqtt.topic:"
+"""How ConsoleConsumer prints the source's header naming the topic a record came on."""
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
 TOPIC = "kafka:index/topic:Topic"
 
@@ -61,10 +65,26 @@ def _source_props(run: ProgramRun, connect_server, mqtt_server, **changes: str) 
             "timeout_seconds": 30}
 
 
-def _records(kafka_server, topic: str, count: int, timeout: float = 60) -> list[tuple[str, str]]:
-    lines = kafka_server.consume(topic, count, timeout, "print.key=true",
+def _records(kafka_server, topic: str, count: int,
+             timeout: float = 60) -> list[tuple[str, str, str]]:
+    """(MQTT topic from the record's header, key, value) of the first `count` records."""
+    lines = kafka_server.consume(topic, count, timeout, "print.headers=true", "print.key=true",
                                  "key.separator=\t")
-    return [tuple(line.split("\t", 1)) for line in lines]
+    records = []
+    for line in lines:
+        header, key, value = line.split("\t", 2)
+        assert header.startswith(HEADER), line
+        records.append((header.removeprefix(HEADER), key, value))
+    return records
+
+
+def _publish_to_every_topic(mqtt_server, run: ProgramRun, count: int, *args: str) -> None:
+    """`count` simulated readings to each MQTT topic, every one acknowledged by the broker."""
+    for index, mqtt_topic in enumerate(MQTT_TOPICS):
+        summary = simulate(mqtt_server, *_credentials(run, "Device"), "--topic", mqtt_topic,
+                           "--count", str(count), "--rate", "0", "--seed", str(11 + index),
+                           *args)
+        assert summary.startswith(f"sent {count}, acknowledged {count}, failed 0,"), summary
 
 
 @pytest.fixture
@@ -83,35 +103,39 @@ def source(own, connect_server, mqtt_server):
         client_for(props).delete(props["name"])
 
 
-def test_every_qos1_message_reaches_device_data_keyed_by_device(
+def test_every_qos1_message_on_both_topics_reaches_device_data_keyed_by_device(
     own, kafka_server, connect_server, mqtt_server, source
 ) -> None:
     _create_topic(kafka_server, own, "device_data")
     props = source()
     assert props["config"]["kafka.topic"] == "device_data"
+    assert props["config"]["mqtt.topics"].split(",") == list(MQTT_TOPICS)
     connect_server.task_in_state(props["name"], "RUNNING")
     # What the broker delivered, as any QoS 1 subscriber sees it: the reference content.
     watcher = Client(mqtt_server.port, *_credentials(own, "Connector"))
     assert watcher.connect()
-    watcher.subscribe(MQTT_TOPIC)
-    device = _credentials(own, "Device")
-    summary = simulate(mqtt_server, *device, "--count", "1000", "--rate", "0",
-                        "--devices", "9", "--seed", "11")
-    assert summary.startswith("sent 1000, acknowledged 1000, failed 0,"), summary
+    for mqtt_topic in MQTT_TOPICS:
+        watcher.subscribe(mqtt_topic)
+    _publish_to_every_topic(mqtt_server, own, 500, "--devices", "9")
 
-    records = _records(kafka_server, "device_data", 1000, timeout=60)
-    assert len(records) == 1000, f"{len(records)} records in device_data"
-    assert kafka_server.record_count("device_data") == 1000, "duplicates"
+    total = 500 * len(MQTT_TOPICS)
+    records = _records(kafka_server, "device_data", total, timeout=60)
+    assert len(records) == total, f"{len(records)} records in device_data"
+    assert kafka_server.record_count("device_data") == total, "duplicates"
     deadline = time.monotonic() + 10
-    while len(watcher.received) < 1000 and time.monotonic() < deadline:
+    while len(watcher.received) < total and time.monotonic() < deadline:
         time.sleep(0.1)
-    published = collections.Counter(p.decode() for p in watcher.received)
-    assert sum(published.values()) == 1000
-    assert collections.Counter(value for _, value in records) == published
-    for key, value in records:
+    published = collections.Counter(
+        (mqtt_topic, payload.decode())
+        for mqtt_topic, payload in zip(watcher.topics, watcher.received, strict=False))
+    assert sum(published.values()) == total
+    # Every message of each topic, byte for byte, with the topic it came on in its header.
+    assert collections.Counter((t, value) for t, _, value in records) == published
+    assert collections.Counter(t for t, _, _ in records) == dict.fromkeys(MQTT_TOPICS, 500)
+    for _, key, value in records:
         assert conformance_problems(value) == [], value
         assert key == json.loads(value)["deviceId"]
-    assert len({key for key, _ in records}) == 9
+    assert len({key for _, key, _ in records}) == 9
 
 
 def test_messages_sent_while_the_connector_is_stopped_arrive_when_it_resumes(
@@ -130,15 +154,14 @@ def test_messages_sent_while_the_connector_is_stopped_arrive_when_it_resumes(
     while connect_server.get(f"/connectors/{name}/status")[1]["connector"]["state"] != "STOPPED":
         assert time.monotonic() < deadline, "the connector did not stop"
         time.sleep(0.2)
-    summary = simulate(mqtt_server, *_credentials(own, "Device"), "--count", "50",
-                        "--rate", "0", "--seed", "3")
-    assert summary.startswith("sent 50, acknowledged 50, failed 0,"), summary
+    _publish_to_every_topic(mqtt_server, own, 25)
     assert kafka_server.record_count(topic) == 0, "it was not stopped"
     api.request("PUT", f"/connectors/{name}/resume", None, ok=(202, 204))
     records = _records(kafka_server, topic, 50, timeout=60)
     assert len(records) == 50
     assert kafka_server.record_count(topic) == 50
-    assert all(key == json.loads(value)["deviceId"] for key, value in records)
+    assert collections.Counter(t for t, _, _ in records) == dict.fromkeys(MQTT_TOPICS, 25)
+    assert all(key == json.loads(value)["deviceId"] for _, key, value in records)
 
 
 def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
@@ -156,8 +179,8 @@ def test_a_wrong_mqtt_password_fails_the_task_with_the_brokers_reason(
 def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
     own, kafka_server, connect_server, mqtt_server, source
 ) -> None:
-    """paho reconnects by itself; the connector subscribes again without blocking paho's
-    callback thread (a blocking subscribe there stalled delivery for good)."""
+    """paho reconnects by itself; the connector subscribes again, to every topic, without
+    blocking paho's callback thread (a blocking subscribe there stalled delivery for good)."""
     topic = f"device_data_{uuid.uuid4().hex[:6]}"
     _create_topic(kafka_server, own, topic)
     props = source(**{"kafka.topic": topic, "mqtt.client.id": f"e2e-{topic}"})
@@ -167,11 +190,10 @@ def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
     while f"e2e-{topic}" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
         assert time.monotonic() < deadline, "the connector did not reconnect"
         time.sleep(0.2)
-    summary = simulate(mqtt_server, *_credentials(own, "Device"), "--count", "200",
-                        "--rate", "0", "--seed", "5")
-    assert summary.startswith("sent 200, acknowledged 200, failed 0,"), summary
+    _publish_to_every_topic(mqtt_server, own, 100)
     records = _records(kafka_server, topic, 200, timeout=60)
     assert len(records) == 200
+    assert collections.Counter(t for t, _, _ in records) == dict.fromkeys(MQTT_TOPICS, 100)
     assert connect_server.task_in_state(props["name"], "RUNNING")["connector"]["state"] == "RUNNING"
 
 
@@ -186,3 +208,23 @@ def test_the_source_refuses_a_broker_its_ca_did_not_sign(
     trace = connect_server.task_in_state(props["name"], "FAILED")["tasks"][0]["trace"]
     assert mqtt_server.tls_url in trace
     assert re.search(r"(?i)PKIX|certification path|SSLHandshake", trace), trace[-2000:]
+
+
+@pytest.mark.parametrize(("topics", "problem"), [
+    ("", "must name at least one MQTT topic filter"),
+    ("health/device_data,,health/health_data", "must not hold an empty topic filter"),
+    ("health/device_data,health/device_data", "must not name a topic filter twice"),
+])
+def test_the_source_refuses_a_topic_list_it_cannot_subscribe_with(
+    own, connect_server, topics, problem
+) -> None:
+    """The connector's own validation, through the worker's validate endpoint (as the
+    connectors provider calls it before every create and update)."""
+    config = {**own.one(*SOURCE).get("config"), "mqtt.topics": topics}
+    response = JsonApi(connect_server.url, timeout=60).request(
+        "PUT", f"/connector-plugins/{HEALTH_PIPELINE_MQTT_SOURCE_CLASS}/config/validate", config)
+    assert response is not None
+    errors = {item["value"]["name"]: item["value"]["errors"]
+              for item in response.body["configs"] if item["value"]["errors"]}
+    assert list(errors) == ["mqtt.topics"], errors
+    assert any(problem in error for error in errors["mqtt.topics"]), errors

@@ -13,12 +13,13 @@ import pytest
 
 from components.mqtt import container_layout
 from components.render.mosquitto import render_conf
+from components.streams import MQTT_TOPICS
 from devtools.harness import ROOT, ProgramRun, unwrap
 from devtools.mqtt_client import Client
 from devtools.servers import Mosquitto, free_port
 
 CONFIG = "/mosquitto/config"
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
 
 
 @pytest.fixture
@@ -51,12 +52,13 @@ def test_the_program_conf_is_the_renderer_with_the_container_layout(run: Program
     assert conf == render_conf(container_layout(plaintext=run.stack == "dev"))
 
 
-def test_device_password_connects_and_publishes_with_qos1(run, mqtt_server) -> None:
+def test_device_password_connects_and_publishes_with_qos1_to_both_topics(run, mqtt_server):
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
-    info = device.c.publish(TOPIC, b"{}", qos=1)
-    info.wait_for_publish(5)
-    assert info.is_published()
+    for topic in MQTT_TOPICS:
+        info = device.c.publish(topic, b"{}", qos=1)
+        info.wait_for_publish(5)
+        assert info.is_published(), topic
     device.close()
 
 
@@ -71,14 +73,19 @@ def test_anyone_else_is_refused(run, mqtt_server, who) -> None:
     client.close()
 
 
-def test_connector_reads_what_devices_publish(run, mqtt_server) -> None:
+def test_connector_reads_what_devices_publish_on_both_topics(run, mqtt_server) -> None:
+    """As the MQTT sources subscribe: each topic by name, on one session."""
     connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
     assert connector.connect()
-    connector.subscribe("health/#")
+    for topic in MQTT_TOPICS:
+        assert connector.subscribe(topic) == [1], topic
     device = Client(mqtt_server.port, *_credentials(run, "Device"))
     assert device.connect()
-    device.c.publish(TOPIC, b'{"deviceId":"d1"}', qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: connector.received == [b'{"deviceId":"d1"}'])
+    for index, topic in enumerate(MQTT_TOPICS):
+        device.c.publish(topic, f'{{"deviceId":"d{index}"}}'.encode(), qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: len(connector.received) == len(MQTT_TOPICS))
+    assert list(zip(connector.topics, connector.received, strict=True)) == [
+        (topic, f'{{"deviceId":"d{index}"}}'.encode()) for index, topic in enumerate(MQTT_TOPICS)]
     device.close()
     connector.close()
 
@@ -99,6 +106,63 @@ def test_device_cannot_subscribe_and_connector_cannot_publish(run, mqtt_server) 
     assert device.received == [], "the device read a topic it may only write"
     for c in (device, connector, listener):
         c.close()
+
+
+def _health_password(run: ProgramRun) -> str:
+    """The healthcheck user's generated password (it is no stack output)."""
+    return next(r.computed["result"] for r in run.resources if r.name == "mqtt-health-password")
+
+
+def test_the_monitor_user_reads_what_devices_publish_on_both_topics(run, mqtt_server) -> None:
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    assert monitor.connect()
+    assert monitor.subscribe("health/#") == [1]
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    for topic in MQTT_TOPICS:
+        device.c.publish(topic, topic.encode(), qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: len(monitor.received) == len(MQTT_TOPICS))
+    assert monitor.topics == list(MQTT_TOPICS)
+    assert monitor.received == [topic.encode() for topic in MQTT_TOPICS]
+    device.close()
+    monitor.close()
+
+
+def test_the_monitor_user_cannot_publish(run, mqtt_server) -> None:
+    """What the monitor publishes never reaches the connector's subscription; a device's
+    message sent after it does, so the connector was listening."""
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    connector = Client(mqtt_server.port, *_credentials(run, "Connector"))
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    for c in (monitor, connector, device):
+        assert c.connect()
+    connector.subscribe("health/#")
+    for topic in MQTT_TOPICS:
+        monitor.c.publish(topic, b"from-monitor", qos=1).wait_for_publish(5)
+    device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
+    assert _wait_for(lambda: connector.received == [b"from-device"])
+    time.sleep(0.3)
+    assert connector.received == [b"from-device"], "the monitor's publish went through"
+    for c in (monitor, connector, device):
+        c.close()
+
+
+@pytest.mark.parametrize("topic", ["$SYS/broker/uptime", "$SYS/#"])
+def test_the_monitor_user_cannot_subscribe_outside_health(run, mqtt_server, topic) -> None:
+    """Outside health/# only the broker itself publishes ($SYS; nobody may write elsewhere).
+    Mosquitto 2.0 acknowledges the subscription and checks the ACL on every message, so the
+    monitor gets nothing on it, while the healthcheck user, allowed the uptime, gets that
+    retained message at once."""
+    monitor = Client(mqtt_server.port, *_credentials(run, "Monitor"))
+    health = Client(mqtt_server.port, "healthcheck", _health_password(run))
+    assert monitor.connect() and health.connect()
+    monitor.subscribe(topic)
+    assert health.subscribe("$SYS/broker/uptime") == [1]
+    assert _wait_for(lambda: health.received)
+    time.sleep(0.5)
+    assert monitor.received == [], f"the monitor read {monitor.topics}"
+    monitor.close()
+    health.close()
 
 
 def test_qos1_messages_for_an_offline_session_survive_a_broker_restart(run, mqtt_server):

@@ -5,10 +5,12 @@ client without the broker's CA, and the healthcheck as the container runs it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -17,12 +19,25 @@ from pathlib import Path
 import pytest
 
 from components.mqtt import HEALTH_CONFIG_HOME
+from components.streams import MQTT_TOPICS
 from devtools.certs import TestCa
-from devtools.harness import ProgramRun, unwrap
+from devtools.harness import ROOT, ProgramRun, unwrap
 from devtools.mqtt_client import Client
 from devtools.servers import Mosquitto, binary, negotiated_tls
 
-TOPIC = "health/device_data"
+TOPIC = MQTT_TOPICS[0]
+RECIPE = re.compile(r"<!-- monitor-recipe:begin -->\n```sh\n(.*?)```\n<!-- monitor-recipe:end -->",
+                    re.DOTALL)
+FAKE_PULUMI = """#!{python}
+import json, sys
+args = sys.argv[1:]
+assert args[:2] == ["stack", "output"], args
+names = [a for a in args[2:] if not a.startswith("--")]
+value, secret = json.load(open({outputs!r}))[names[0]]
+print("[secret]" if secret and "--show-secrets" not in args else value)
+"""
+"""`pulumi stack output [--show-secrets] NAME` as the CLI answers it, from a ProgramRun's
+outputs: the value, or [secret] for a secret one without --show-secrets."""
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +134,49 @@ def test_the_tls_listeners_take_tls_1_2_or_later_only(tls_only, listener) -> Non
     assert negotiated_tls(port, "tls1_2") == "TLSv1.2"
     assert negotiated_tls(port, "tls1_3") == "TLSv1.3"
     assert negotiated_tls(port, "tls1_1") is None, "TLS 1.1 must be refused"
+
+
+def test_the_readme_recipe_shows_live_messages_from_both_topics(dev, tls_only, tmp_path):
+    """The README's monitor recipe, run as written by a shell: `pulumi stack output` answers
+    from the dev run's outputs; only the port is this broker's, and mosquitto_sub is told to
+    stop after two messages. The login reaches mosquitto_sub through its options file, never
+    its command line."""
+    recipe = RECIPE.search((ROOT / "README.md").read_text())
+    assert recipe, "README.md has no monitor recipe block"
+    script = recipe[1]
+    assert "-p 8883" in script and "mqttMonitorPassword" in script
+    command = next(line for line in script.splitlines() if "mosquitto_sub " in line)
+    assert " -P" not in command and "Password" not in command, command
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(dev.outputs))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI.format(python=sys.executable,
+                                                       outputs=str(outputs)))
+    (bin_dir / "pulumi").chmod(0o700)
+    binary("mosquitto_sub")
+    local = script.replace("-p 8883", f"-p {tls_only.tls_port}").replace(
+        "mosquitto_sub ", "mosquitto_sub -C 2 -W 20 ", 1)
+    watcher = subprocess.Popen(
+        ["bash", "-euc", local], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    device = Client(tls_only.tls_port, *_login(dev, "Device"), ca_file=tls_only.ca_file)
+    try:
+        assert device.connect()
+        # Pairs until it has its two: any two in a row come from both topics.
+        deadline = time.monotonic() + 20
+        while watcher.poll() is None and time.monotonic() < deadline:
+            for topic in MQTT_TOPICS:
+                device.c.publish(topic, json.dumps({"on": topic}), qos=1).wait_for_publish(5)
+            time.sleep(0.2)
+        out, err = watcher.communicate(timeout=30)
+    finally:
+        device.close()
+        if watcher.poll() is None:
+            watcher.kill()
+    assert watcher.returncode == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert sorted(lines) == sorted(f'{t} {{"on": "{t}"}}' for t in MQTT_TOPICS)
+    # The CLI prints the value and a newline, as print does.
+    assert (tmp_path / "ca.pem").read_text().strip() == dev.outputs["mqttCaCertificate"][0].strip()

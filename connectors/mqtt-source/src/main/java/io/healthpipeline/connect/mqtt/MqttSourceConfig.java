@@ -9,6 +9,8 @@ import java.security.KeyStore;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import javax.net.ssl.SSLContext;
@@ -23,7 +25,7 @@ import org.apache.kafka.common.config.ConfigException;
 /** The connector's settings: where to subscribe, as whom, and where the records go. */
 public final class MqttSourceConfig extends AbstractConfig {
   public static final String SERVER_URI = "mqtt.server.uri";
-  public static final String TOPIC = "mqtt.topic";
+  public static final String TOPICS = "mqtt.topics";
   public static final String QOS = "mqtt.qos";
   public static final String CLIENT_ID = "mqtt.client.id";
   public static final String USERNAME = "mqtt.username";
@@ -43,6 +45,20 @@ public final class MqttSourceConfig extends AbstractConfig {
     }
   };
 
+  /** One or more topic filters, none blank, none twice. */
+  private static final ConfigDef.Validator TOPIC_LIST = (name, value) -> {
+    List<?> topics = value instanceof List<?> list ? list : List.of();
+    if (topics.isEmpty()) {
+      throw new ConfigException(name, value, "must name at least one MQTT topic filter");
+    }
+    if (topics.stream().anyMatch(topic -> topic == null || topic.toString().isBlank())) {
+      throw new ConfigException(name, value, "must not hold an empty topic filter");
+    }
+    if (new HashSet<>(topics).size() != topics.size()) {
+      throw new ConfigException(name, value, "must not name a topic filter twice");
+    }
+  };
+
   /** Plain and TLS schemes, as every part of health-pipeline spells them. */
   private static final String SCHEMES = "(tcp|mqtt|ssl|mqtts)";
 
@@ -57,8 +73,9 @@ public final class MqttSourceConfig extends AbstractConfig {
   public static final ConfigDef DEFINITION = new ConfigDef()
       .define(SERVER_URI, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, BROKER_URI, Importance.HIGH,
           "The MQTT broker: tcp://host:port or ssl://host:port.")
-      .define(TOPIC, Type.STRING, ConfigDef.NO_DEFAULT_VALUE, NOT_BLANK, Importance.HIGH,
-          "MQTT topic filter to subscribe to, e.g. health/device_data.")
+      .define(TOPICS, Type.LIST, ConfigDef.NO_DEFAULT_VALUE, TOPIC_LIST, Importance.HIGH,
+          "MQTT topic filters to subscribe to, comma-separated, e.g. "
+              + "health/device_data,health/health_data; all on one session, with mqtt.qos.")
       .define(QOS, Type.INT, 1, ConfigDef.Range.between(0, 2), Importance.MEDIUM,
           "QoS of the subscription. With 1 or 2 a message is acknowledged to the broker only "
               + "once Kafka has it.")

@@ -7,8 +7,8 @@ import org.apache.kafka.connect.connector.Task;
 import org.apache.kafka.connect.source.SourceConnector;
 
 /**
- * Copies the messages of one MQTT topic filter into one Kafka topic, at least once: each
- * message is acknowledged to the broker only after Kafka has acknowledged its record.
+ * Copies the messages of one or more MQTT topic filters into one Kafka topic, at least once:
+ * each message is acknowledged to the broker only after Kafka has acknowledged its record.
  */
 public final class MqttSourceConnector extends SourceConnector {
   private Map<String, String> props;

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -33,9 +34,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One MQTT subscription. Messages wait in a bounded queue (a full queue stops paho reading,
- * which pushes back on the broker); each is acknowledged to the broker in
- * {@link #commitRecord} once Kafka has its record, so a crash loses nothing the broker sent.
+ * One MQTT session subscribed to every configured topic filter. Messages wait in a bounded
+ * queue (a full queue stops paho reading, which pushes back on the broker); each is
+ * acknowledged to the broker in {@link #commitRecord} once Kafka has its record, so a crash
+ * loses nothing the broker sent. The record's `mqtt.topic` header is the topic it came on.
  *
  * <p>The asynchronous paho client is used because its callbacks run on paho's single callback
  * thread: a blocking call there (a synchronous subscribe after a reconnect) would wait for an
@@ -62,7 +64,7 @@ public final class MqttSourceTask extends SourceTask {
   private MqttSourceConfig config;
   private volatile MqttAsyncClient client;
   private String uri;
-  private String filter;
+  private List<String> filters;
   private String kafkaTopic;
   private String keyField;
   private int maxBatch;
@@ -77,7 +79,7 @@ public final class MqttSourceTask extends SourceTask {
   public void start(Map<String, String> props) {
     config = new MqttSourceConfig(props);
     uri = config.pahoUri();
-    filter = config.getString(MqttSourceConfig.TOPIC);
+    filters = List.copyOf(config.getList(MqttSourceConfig.TOPICS));
     kafkaTopic = config.getString(MqttSourceConfig.KAFKA_TOPIC);
     keyField = config.getString(MqttSourceConfig.KEY_FIELD);
     maxBatch = config.getInt(MqttSourceConfig.MAX_BATCH);
@@ -113,35 +115,45 @@ public final class MqttSourceTask extends SourceTask {
       throw new ConnectException(describe(e), e);
     }
     subscribe(client);
-    LOG.info("Connected to {}, subscribing to {} (QoS {}), writing to {}", uri, filter, qos,
+    LOG.info("Connected to {}, subscribing to {} (QoS {}), writing to {}", uri, filters, qos,
         kafkaTopic);
   }
 
   /**
-   * Subscribes without waiting: a persistent session's backlog arrives before the SUBACK and
-   * can fill the queue before poll() runs, and in a callback waiting would block the very
-   * thread that completes the subscription. A refusal fails the task at the next poll.
+   * Subscribes to every filter in one SUBSCRIBE, without waiting: a persistent session's
+   * backlog arrives before the SUBACK and can fill the queue before poll() runs, and in a
+   * callback waiting would block the very thread that completes the subscription. A refusal of
+   * any filter fails the task at the next poll.
    */
   private void subscribe(MqttAsyncClient current) {
+    String[] topics = filters.toArray(new String[0]);
+    int[] qoses = new int[topics.length];
+    Arrays.fill(qoses, qos);
     try {
-      current.subscribe(filter, qos, null, new IMqttActionListener() {
+      current.subscribe(topics, qoses, null, new IMqttActionListener() {
         @Override
         public void onSuccess(IMqttToken token) {
           int[] granted = token.getGrantedQos();
-          if (granted.length > 0 && granted[0] == 0x80) {
+          List<String> refused = new ArrayList<>();
+          for (int i = 0; i < granted.length && i < topics.length; i++) {
+            if (granted[i] == 0x80) {
+              refused.add(topics[i]);
+            }
+          }
+          if (!refused.isEmpty()) {
             subscriptionRefused = String.format(
-                "MQTT broker %s refused the subscription to %s", uri, filter);
+                "MQTT broker %s refused the subscription to %s", uri, String.join(", ", refused));
           }
         }
 
         @Override
         public void onFailure(IMqttToken token, Throwable error) {
           // A lost connection: paho reconnects and connectComplete subscribes again.
-          LOG.warn("Subscribing to {} failed: {}", filter, error.getMessage());
+          LOG.warn("Subscribing to {} failed: {}", filters, error.getMessage());
         }
       });
     } catch (MqttException e) {
-      LOG.warn("Subscribing to {} failed: {}", filter, describe(e));
+      LOG.warn("Subscribing to {} failed: {}", filters, describe(e));
     }
   }
 
@@ -223,7 +235,7 @@ public final class MqttSourceTask extends SourceTask {
     ConnectHeaders headers = new ConnectHeaders();
     headers.addString("mqtt.topic", message.topic());
     return new SourceRecord(
-        Map.of("mqtt.topic", filter),
+        Map.of("mqtt.topics", String.join(",", filters)),
         Map.of("count", count.incrementAndGet()),
         kafkaTopic, null,
         Schema.OPTIONAL_STRING_SCHEMA, keyOf(message.payload()),
