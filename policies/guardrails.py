@@ -72,6 +72,8 @@ CREDENTIAL_CONTENT = re.compile(
 is not one."""
 MQTT_URL_KEYS = ("connect.mqtt.hosts", "mqtt.server.uri", "camel.kamelet.mqtt5-source.brokerUrl")
 WEEK_MS = 7 * 24 * 3600 * 1000
+INFINITE_RETENTION_MS = -1
+"""Kafka's retention.ms for "never deleted by age"."""
 CHANNEL_TAG_WORDS = frozenset({"latest", "preview", "nightly", "edge", "snapshot", "dev",
                                "main", "master", "stable", "current"})
 """Tag words that name a release channel, which moves, rather than a release."""
@@ -180,7 +182,9 @@ def _service_user_has_no_password(args: ResourceValidationArgs, report: ReportVi
 @_production_only
 def _production_topic_durability(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Mandatory in production, not applied elsewhere: dev runs one broker with one-minute
-    retention on purpose; production must not lose readings to one broker failure."""
+    retention on purpose; production must not lose readings to one broker failure, nor to a
+    retention shorter than a week. Infinite retention (-1, never deleted by age) is allowed:
+    a compliance team may require it for raw vitals."""
     config = args.props.get("config") or {}
     replication = int(args.props.get("replicationFactor") or 0)
     if replication < 3:
@@ -190,10 +194,14 @@ def _production_topic_durability(args: ResourceValidationArgs, report: ReportVio
     if isr < 2:
         report(f"topic {args.props.get('name')}: min.insync.replicas {isr}; production needs "
                "at least 2.")
-    retention = int(config.get("retention.ms", 0))
-    if retention != -1 and retention < WEEK_MS:
+    retention = str(config.get("retention.ms", ""))
+    if not re.fullmatch(r"-?\d+", retention):
+        report(f"topic {args.props.get('name')}: retention.ms {retention or 'not set'}; "
+               f"production states it: at least 7 days ({WEEK_MS}) or -1 (infinite).")
+    elif int(retention) != INFINITE_RETENTION_MS and int(retention) < WEEK_MS:
         report(f"topic {args.props.get('name')}: retention.ms {retention}; production keeps "
-               f"at least 7 days ({WEEK_MS}).")
+               f"at least 7 days ({WEEK_MS}), or -1 (infinite, e.g. raw vitals a compliance "
+               "team must keep).")
 
 
 # 4. Protected production state -------------------------------------------------------------
@@ -396,7 +404,7 @@ POLICIES = [
             MANDATORY, _service_user_has_no_password),
     _policy("prod-topic-durability",
             "Production topics: replication factor >= 3, min.insync.replicas >= 2, "
-            "retention >= 7 days.",
+            "retention >= 7 days or infinite (-1).",
             MANDATORY, _production_topic_durability),
     _policy("prod-stateful-resources-protected",
             "Production volumes, topics, databases, roles and schemas are protected.",

@@ -23,7 +23,15 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from devtools.harness import ROOT, SECRET, ProgramRun, Registered, contains_secret
+from devtools.harness import (
+    PROJECT,
+    ROOT,
+    SECRET,
+    ProgramRun,
+    Registered,
+    contains_secret,
+    run_program,
+)
 from policies.guardrails import POLICIES, WEEK_MS, credential_properties, is_production, stack_of
 
 BY_NAME = {p.name: p for p in POLICIES}
@@ -124,6 +132,11 @@ CASES = [
      _args(TOPIC, _topic(1, "1", "60000"), stack="dev"),
      _args(TOPIC, _topic(2, "2", "-1")),
      "replicationFactor 2"),
+    ("prod-topic-durability",
+     _args(TOPIC, _topic(3, "2", "-1")),
+     _args(TOPIC, {"name": "t", "replicationFactor": 3.0,
+                   "config": {"min.insync.replicas": "2"}}),
+     "retention.ms not set"),
     ("prod-topic-durability",
      _args(TOPIC, _topic(3, "2", "-1"), stack="prod-eu"),
      _args(TOPIC, _topic(3, "1", str(WEEK_MS)), stack="prod-eu"),
@@ -295,6 +308,19 @@ def test_the_real_program_exercises_every_resource_rule(prod) -> None:
                 "snowflake:index/serviceUser:ServiceUser", "postgresql:index/database:Database"):
         assert typ in types, typ
     assert is_production(stack_of(prod.of_type(TOPIC)[0].urn))
+
+
+def test_prod_may_keep_its_topics_forever_but_not_for_less_than_a_week() -> None:
+    """topicRetention infinite (retention.ms -1) passes the durability rule on every topic
+    the program declares; six days does not."""
+    for retention, expected in (("infinite", []), ("6d", ["at least 7 days"])):
+        run = run_program("prod", {f"{PROJECT}:topicRetention": retention})
+        topics = run.of_type(TOPIC)
+        assert topics
+        for topic in topics:
+            found = violations("prod-topic-durability", _declared_args(topic, "prod"))
+            assert [e for e in expected if not any(e in f for f in found)] == [], found
+            assert len(found) == len(expected), (retention, topic.name, found)
 
 
 def test_prod_without_protect_would_be_flagged_on_every_stateful_resource(prod) -> None:

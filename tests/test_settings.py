@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
+from components.settings import parse_retention_ms as retention_ms
 from components.settings.files import KeyFileError, load_ca_bundle, load_truststore
 from devtools.certs import TestCa
 from devtools.harness import (
@@ -247,6 +248,29 @@ def test_duration_converts_to_milliseconds(text: str, ms: int) -> None:
 def test_duration_rejects_malformed_text(text: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
         duration_ms(text)
+
+
+@pytest.mark.parametrize(("text", "ms"), [("infinite", -1), ("7d", 604_800_000),
+                                         ("90s", 90_000)])
+def test_retention_is_a_duration_or_infinite(text: str, ms: int) -> None:
+    assert retention_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["-1", "Infinite", "forever", "unlimited", "0d", ""])
+def test_retention_rejects_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
+        retention_ms(text)
+
+
+def test_a_stack_may_keep_its_topics_forever() -> None:
+    """Kafka's retention.ms -1, for raw vitals a compliance team requires to be kept."""
+    assert load("prod", {f"{PROJECT}:topicRetention": "infinite"}).topics.retention_ms == -1
+
+
+def test_a_retention_spelled_as_kafkas_minus_one_is_refused_naming_infinite() -> None:
+    (problem,) = problems("dev", {"topicRetention": "-1"})
+    assert problem.startswith(f"{PROJECT}:topicRetention = '-1': must be a positive duration")
+    assert "or infinite (Kafka's retention.ms -1: never deleted by age)" in problem
 
 
 def test_a_key_not_declared_in_the_project_reaches_the_program_which_refuses_it() -> None:

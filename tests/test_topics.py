@@ -81,6 +81,12 @@ def test_prod_topics_are_protected_so_fewer_partitions_cannot_drop_them() -> Non
         assert topic.protect is True, topic.name
 
 
+def test_infinite_retention_is_kafkas_minus_one_on_every_pipeline_topic() -> None:
+    run = run_program("prod", overrides={"health-pipeline:topicRetention": "infinite"})
+    for topic in run.of_type(TOPIC):
+        assert topic.get("config")["retention.ms"] == "-1", topic.name
+
+
 def test_dev_topics_are_not_protected(dev: ProgramRun) -> None:
     assert not any(t.protect for t in dev.of_type(TOPIC))
 

@@ -44,11 +44,12 @@ from components.settings.model import (
 )
 from components.settings.reader import (
     HEAP_FLAG,
+    INFINITE,
     Reader,
     _ipv4_problem,
     docker_host_problem,
     host_port,
-    parse_duration_ms,
+    parse_retention_ms,
     url_problem,
 )
 
@@ -259,13 +260,7 @@ def _load_topics(r: Reader, kafka: KafkaSettings) -> TopicSettings:
     if replication > kafka.broker_count:
         r.fail("topicReplicationFactor", replication,
                f"must not exceed the broker count ({kafka.broker_count}, kafkaBrokerCount)")
-    retention = r.raw("topicRetention")
-    try:
-        retention_ms = parse_duration_ms(retention)
-    except ValueError:
-        r.fail("topicRetention", retention,
-               "must be a positive duration: a number followed by ms, s, m, h or d (e.g. 7d)")
-        retention_ms = 0
+    retention_ms = _retention_ms(r, "topicRetention")
     min_isr = r.integer("topicMinInsyncReplicas", 1, 32)
     if min_isr > replication:
         r.fail("topicMinInsyncReplicas", min_isr,
@@ -278,6 +273,17 @@ def _load_topics(r: Reader, kafka: KafkaSettings) -> TopicSettings:
         compression=r.choice("topicCompression",
                              ["producer", "uncompressed", "zstd", "lz4", "snappy", "gzip"]),
     )
+
+
+def _retention_ms(r: Reader, key: str) -> int:
+    """A retention setting as retention.ms: a duration, or `infinite` (-1)."""
+    text = r.raw(key)
+    try:
+        return parse_retention_ms(text)
+    except ValueError:
+        r.fail(key, text, "must be a positive duration: a number followed by ms, s, m, h or d "
+               f"(e.g. 7d), or {INFINITE} (Kafka's retention.ms -1: never deleted by age)")
+        return 0
 
 
 def _load_postgres(r: Reader, docker_host: str) -> PostgresSettings:

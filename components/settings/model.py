@@ -209,6 +209,8 @@ class TopicSettings:
     partitions: int
     replication_factor: int
     retention_ms: int
+    """retention.ms of device_data and the derived topics; -1 (`infinite`): never deleted by
+    age."""
     min_insync_replicas: int
     compression: str
 
