@@ -23,6 +23,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
+from components.streams import ALL_TOPICS, DEAD_LETTER_TOPICS
 from devtools.harness import (
     PROJECT,
     ROOT,
@@ -310,17 +311,21 @@ def test_the_real_program_exercises_every_resource_rule(prod) -> None:
     assert is_production(stack_of(prod.of_type(TOPIC)[0].urn))
 
 
-def test_prod_may_keep_its_topics_forever_but_not_for_less_than_a_week() -> None:
-    """topicRetention infinite (retention.ms -1) passes the durability rule on every topic
-    the program declares; six days does not."""
-    for retention, expected in (("infinite", []), ("6d", ["at least 7 days"])):
-        run = run_program("prod", {f"{PROJECT}:topicRetention": retention})
-        topics = run.of_type(TOPIC)
-        assert topics
+@pytest.mark.parametrize(("key", "governs"), [("topicRetention", ALL_TOPICS),
+                                             ("topicDeadLetterRetention", DEAD_LETTER_TOPICS)])
+def test_prod_may_keep_its_topics_forever_but_not_for_less_than_a_week(key, governs) -> None:
+    """Infinite retention (retention.ms -1) passes the durability rule on every topic the
+    setting governs; six days does not. (This project's own MQTT source, so that both
+    dead-letter topics are declared.)"""
+    for retention, expected in (("infinite", 0), ("6d", 1)):
+        run = run_program("prod", {f"{PROJECT}:{key}": retention,
+                                   f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
+        topics = [t for t in run.of_type(TOPIC) if t.get("name") in governs]
+        assert len(topics) == len(governs)
         for topic in topics:
             found = violations("prod-topic-durability", _declared_args(topic, "prod"))
-            assert [e for e in expected if not any(e in f for f in found)] == [], found
-            assert len(found) == len(expected), (retention, topic.name, found)
+            assert len(found) == expected, (retention, topic.name, found)
+            assert all("at least 7 days" in f for f in found), found
 
 
 def test_prod_without_protect_would_be_flagged_on_every_stateful_resource(prod) -> None:

@@ -272,6 +272,7 @@ def _load_topics(r: Reader, kafka: KafkaSettings) -> TopicSettings:
         min_insync_replicas=min_isr,
         compression=r.choice("topicCompression",
                              ["producer", "uncompressed", "zstd", "lz4", "snappy", "gzip"]),
+        dead_letter_retention_ms=_retention_ms(r, "topicDeadLetterRetention"),
     )
 
 
@@ -566,6 +567,14 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
         r.fail("snowflakeActiveKey", active,
                f"points at key slot {active}, which is none; set snowflakeKey{active} or "
                "switch to the other slot")
+    tolerance = r.choice("snowflakeErrorsTolerance", ["all", "none"])
+    dead_letter_queue = r.boolean("snowflakeDeadLetterQueue")
+    if tolerance == "all" and not dead_letter_queue and "snowflakeDeadLetterQueue" not in r.failed:
+        r.fail("snowflakeErrorsTolerance", tolerance,
+               "all skips every record the sink cannot convert, and without "
+               "snowflakeDeadLetterQueue it would be dropped; turn the dead-letter queue on "
+               f"(pulumi config set --stack {r.stack} snowflakeDeadLetterQueue true) or stop "
+               "at the first such record with none")
     return SnowflakeSettings(
         enabled=enabled,
         organization_name=names["snowflakeOrganizationName"],
@@ -583,6 +592,11 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
         # The connector refuses less than 10 s with Snowpipe.
         buffer_flush_time_seconds=r.integer("snowflakeBufferFlushTime", 10, 86_400),
         buffer_size_bytes=r.integer("snowflakeBufferSizeBytes", 1, 2_000_000_000),
+        errors_tolerance=tolerance,
+        dead_letter_queue=dead_letter_queue,
+        dead_letter_context_headers=r.boolean("snowflakeDeadLetterContextHeaders"),
+        errors_log=r.boolean("snowflakeErrorsLog"),
+        errors_log_include_messages=r.boolean("snowflakeErrorsLogIncludeMessages"),
     )
 
 
