@@ -386,6 +386,29 @@ def _host(url: str) -> str:
     return "127.0.0.1" if host == "localhost" else host
 
 
+# 10. Records a connector skips -------------------------------------------------------------
+
+@_for(CONNECTOR)
+def _tolerated_errors_are_kept(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: with errors.tolerance all, Kafka Connect skips a record its
+    converter or transforms fail on, and only a sink's dead-letter topic keeps it (KIP-298:
+    Connect has none for a source); a skipped reading is a lost reading on any stack. A sink
+    is told by its class name, which ends in SinkConnector by convention (Kafka's, the
+    Snowflake connector's)."""
+    config = args.props.get("config") or {}
+    if str(config.get("errors.tolerance", "none")).strip().lower() != "all":
+        return
+    connector_class = str(config.get("connector.class", ""))
+    name = config.get("name") or args.name
+    if not connector_class.endswith("SinkConnector"):
+        report(f"connector {name}: errors.tolerance all on a source connector drops every "
+               "record its converter or transforms fail on (Kafka Connect keeps none); use none.")
+    elif not str(config.get("errors.deadletterqueue.topic.name", "")).strip():
+        report(f"connector {name}: errors.tolerance all without "
+               "errors.deadletterqueue.topic.name drops every record the sink cannot convert; "
+               "name a declared dead-letter topic (snowflakeDeadLetterQueue) or use none.")
+
+
 def _policy(name: str, description: str, level: EnforcementLevel,
             validate: Validation) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(name=name, description=description,
@@ -429,4 +452,8 @@ POLICIES = [
             "published container ports speak TLS, connectors use ssl:// and https://, HQ is "
             "reached over https://.",
             MANDATORY, _production_no_plaintext_endpoint),
+    _policy("connector-tolerated-errors-kept",
+            "A connector that skips records it cannot convert (errors.tolerance all) is a sink "
+            "that keeps them in a dead-letter topic.",
+            MANDATORY, _tolerated_errors_are_kept),
 ]

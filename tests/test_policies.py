@@ -76,8 +76,28 @@ def _mosquitto(conf: str) -> dict[str, Any]:
     return _container(uploads=[{"file": CONF_FILE, "content": conf}])
 
 
+SNOWFLAKE_SINK_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
+OWN_MQTT_SOURCE_CLASS = "io.healthpipeline.connect.mqtt.MqttSourceConnector"
+
+
+def _connector(connector_class: str, **config: str) -> dict[str, Any]:
+    return {"config": {"name": "c", "connector.class": connector_class, **config}}
+
+
 CASES = [
     # policy, compliant args, violating args, words the violation must contain
+    ("connector-tolerated-errors-kept",
+     _args(CONNECTOR, _connector(SNOWFLAKE_SINK_CLASS, **{
+         "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "snowflake_sink_dlq"})),
+     _args(CONNECTOR, _connector(SNOWFLAKE_SINK_CLASS, **{"errors.tolerance": "all"}),
+           stack="dev"),
+     "without errors.deadletterqueue.topic.name drops every record"),
+    ("connector-tolerated-errors-kept",
+     _args(CONNECTOR, _connector(OWN_MQTT_SOURCE_CLASS, **{
+         "errors.deadletterqueue.topic.name": "device_data_dlq"})),
+     _args(CONNECTOR, _connector(OWN_MQTT_SOURCE_CLASS, **{
+         "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "device_data_dlq"})),
+     "on a source connector drops every record"),
     ("credentials-are-secret",
      _args(CONTAINER, _container(envs=["MB_DB_PASS=x", "MB_DB_PORT=1"]), secret_outputs=["envs"]),
      _args(CONTAINER, _container(envs=["MB_DB_PASS=x"])),
