@@ -211,7 +211,8 @@ class SinkErrors:
     log: bool
     """errors.log.enable."""
     log_include_messages: bool
-    """errors.log.include.messages: off, so that no reading reaches a worker log."""
+    """errors.log.include.messages (snowflakeErrorsLogIncludeMessages): off by default, so
+    that no reading reaches a worker log."""
 
 
 def _errors(errors: SinkErrors) -> dict[str, str]:
