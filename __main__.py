@@ -29,7 +29,7 @@ def main() -> dict[str, pulumi.Output]:
     kafka = KafkaCluster("kafka", KafkaClusterArgs.for_stack(
         s.kafka, engines.on(s.kafka.placement), defaults,
         mqtt.connector_tls_files(MQTT_SOURCE_TLS_DIR)))
-    topics = Topics("topics", TopicsArgs(s.topics, kafka.provider, protect=s.protect))
+    topics = Topics("topics", TopicsArgs.for_stack(s, kafka.provider))
     postgres = PostgresServer(
         "postgres", PostgresServerArgs(s.postgres, engines.on(s.postgres.placement), defaults))
     databases = AppDatabases("databases", AppDatabasesArgs(

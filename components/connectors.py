@@ -18,11 +18,13 @@ from components.mqtt import MQTT_SOURCE_TLS_DIR, MqttBroker
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
     SinkBuffer,
+    SinkErrors,
     mqtt_source_configs,
     snowflake_sink_config,
 )
 from components.settings import Mode, MqttSource, Settings
 from components.snowflake import SnowflakeIngest
+from components.topics import DeadLetterTopics
 
 __all__ = [
     "Connector",
@@ -169,8 +171,13 @@ class StreamConnectorsArgs:
     """Schema Registry as Connect's workers reach it."""
     buffer: SinkBuffer
     """When the Snowflake sink flushes (records, seconds, bytes)."""
+    sink_errors: SinkErrors
+    """What the Snowflake sink does with a record it cannot convert (errors.*)."""
     snowflake: SnowflakeTarget | None
     """None when the stack has Snowflake off: then there is no sink."""
+    source_dead_letter_topic: str | None = None
+    """Where this project's MQTT source puts a payload it cannot key (DeadLetterTopics.source);
+    None keeps such payloads in device_data without a key."""
     mqtt_ca_pem: Input[str] = ""
     """The CA the broker's certificate chains to, for a TLS mqtt_url (this project's source
     takes it in its config)."""
@@ -190,6 +197,7 @@ class StreamConnectorsArgs:
         with its TLS files use TLS even where a plain listener exists; Camel's where no plain
         one does."""
         k, sf = settings.kafka, settings.snowflake
+        dead_letters = DeadLetterTopics.for_stack(settings)
         connect_host = k.placement.docker_host if k.placement else None
         tls_dir = source_tls_dir(settings) if mqtt.connector_tls else None
         tls = k.mqtt_source is MqttSource.HEALTH_PIPELINE or tls_dir is not None
@@ -203,7 +211,11 @@ class StreamConnectorsArgs:
             schema_registry_url=kafka.endpoints_for(connect_host).schema_registry_url,
             buffer=SinkBuffer(sf.buffer_count_records, sf.buffer_flush_time_seconds,
                               sf.buffer_size_bytes),
+            sink_errors=SinkErrors(
+                sf.errors_tolerance, dead_letters.sink, settings.topics.replication_factor,
+                sf.dead_letter_context_headers, sf.errors_log, sf.errors_log_include_messages),
             snowflake=SnowflakeTarget.of(snowflake) if snowflake else None,
+            source_dead_letter_topic=dead_letters.source,
             mqtt_ca_pem=mqtt.ca_certificate,
             mqtt_tls_dir=tls_dir,
             after=after,
@@ -229,10 +241,10 @@ class StreamConnectors(pulumi.ComponentResource):
         super().__init__("healthpipe:connectors:StreamConnectors", name, None, opts)
         # The credentials are placed in the maps as they are (Outputs), so the keys are known
         # here and each secret value stays a secret of its own.
-        source_configs = mqtt_source_configs(args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url,
-                                             args.mqtt_username, args.mqtt_password,
-                                             args.client_id, args.mqtt_ca_pem,
-                                             args.mqtt_tls_dir)
+        source_configs = mqtt_source_configs(
+            args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url, args.mqtt_username,
+            args.mqtt_password, args.client_id, args.mqtt_ca_pem, args.mqtt_tls_dir,
+            dead_letter_topic=args.source_dead_letter_topic)
         connectors = [
             Connector(
                 f"{name}-{role}",
@@ -246,6 +258,7 @@ class StreamConnectors(pulumi.ComponentResource):
             sink_config = snowflake_sink_config(
                 SNOWFLAKE_SINK_NAME, sf.url, sf.user, sf.private_key, sf.database, sf.schema,
                 sf.role, schema_registry_url=args.schema_registry_url, buffer=args.buffer,
+                errors=args.sink_errors,
             )
             connectors.append(
                 Connector(

@@ -1,5 +1,6 @@
-"""The pipeline's topics, defined once: the raw device topic and the streams derived from it.
-Topics, SQL processors, connectors and tests all read these names from here."""
+"""The pipeline's topics, defined once: the raw device topic, the streams derived from it and
+the dead-letter topics. Topics, SQL processors, connectors and tests all read these names from
+here."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "ALL_TOPICS",
+    "DEAD_LETTER_TOPICS",
     "DERIVED_STREAMS",
+    "DEVICE_DEAD_LETTER_TOPIC",
     "DEVICE_KEY_TYPE",
     "DEVICE_TOPIC",
     "DEVICE_VALUE_TYPE",
     "MQTT_TOPICS",
+    "SINK_DEAD_LETTER_TOPIC",
     "DerivedStream",
 ]
 
@@ -57,3 +61,13 @@ DERIVED_STREAMS = (
 )
 
 ALL_TOPICS = (DEVICE_TOPIC, *(stream.topic for stream in DERIVED_STREAMS))
+"""The Kafka topics the readings flow through, with per-stack partitions, replication and
+retention (the dead-letter topics are DEAD_LETTER_TOPICS)."""
+
+DEVICE_DEAD_LETTER_TOPIC = "device_data_dlq"
+"""Where this project's MQTT source writes a payload it cannot key (not JSON, or no deviceId),
+byte for byte as published, with the reason in its headers, instead of into device_data."""
+SINK_DEAD_LETTER_TOPIC = "snowflake_sink_dlq"
+"""Kafka Connect's dead-letter queue of the Snowflake sink: records its converter or transforms
+failed on, with the error in `__connect.errors.*` headers."""
+DEAD_LETTER_TOPICS = (DEVICE_DEAD_LETTER_TOPIC, SINK_DEAD_LETTER_TOPIC)

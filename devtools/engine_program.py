@@ -15,8 +15,9 @@ import pulumi
 from components.connectors import SnowflakeTarget, StreamConnectors, StreamConnectorsArgs
 from components.lenses_resources import Environment, EnvironmentArgs
 from components.processors import SQL_DIR, SqlProcessors, SqlProcessorsArgs
-from components.render.connectors import SinkBuffer
+from components.render.connectors import SinkBuffer, SinkErrors
 from components.settings import MqttSource
+from components.streams import DEVICE_DEAD_LETTER_TOPIC, SINK_DEAD_LETTER_TOPIC
 
 __all__ = ["PipelineTargets", "SnowflakeAccount", "pipeline_program"]
 
@@ -56,6 +57,12 @@ class PipelineTargets:
     schema_registry_url: str = "http://127.0.0.1:8081"
     buffer: SinkBuffer = field(default_factory=lambda: SinkBuffer(1_000_000, 10, 250_000_000))
     """The seed's sink buffers (dev's)."""
+    sink_errors: SinkErrors = field(default_factory=lambda: SinkErrors(
+        "all", SINK_DEAD_LETTER_TOPIC, 1, True, True, False))
+    """Dev's: skip to the dead-letter topic, with context headers, logged without the record."""
+    source_dead_letter_topic: str | None = DEVICE_DEAD_LETTER_TOPIC
+    """As the program renders this project's source (the broker creates the topic if a payload
+    ever goes there)."""
     snowflake: SnowflakeAccount | None = None
     """None: Snowflake off, no sink (as `snowflakeEnabled: false`)."""
 
@@ -77,6 +84,8 @@ def pipeline_program(targets: PipelineTargets) -> Callable[[], None]:
                 mqtt_password=pulumi.Output.secret(targets.mqtt_password),
                 schema_registry_url=targets.schema_registry_url,
                 buffer=targets.buffer,
+                sink_errors=targets.sink_errors,
+                source_dead_letter_topic=targets.source_dead_letter_topic,
                 snowflake=None if sf is None else SnowflakeTarget(
                     sf.url, sf.user, pulumi.Output.secret(sf.private_key), sf.database,
                     sf.schema, sf.role),

@@ -22,9 +22,9 @@ from components.render.connectors import HEALTH_PIPELINE_MQTT_SOURCE_CLASS, SNOW
 from devtools.harness import ROOT
 from devtools.servers import Missing, binary, free_port
 
-__all__ = ["FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "MQTT_SOURCE_PLUGIN", "SNOWFLAKE_JAR",
-           "SNOWFLAKE_SINK", "ConnectWorker", "Kafka", "kafka_version", "mqtt_source_plugin",
-           "snowflake_jar"]
+__all__ = ["FILE_SINK", "FILE_SOURCE", "KAFKA_LIB", "MQTT_SOURCE", "MQTT_SOURCE_PLUGIN",
+           "SNOWFLAKE_JAR", "SNOWFLAKE_SINK", "ConnectWorker", "Kafka", "Record",
+           "kafka_version", "mqtt_source_plugin", "snowflake_jar"]
 
 KAFKA_LIB = ROOT / "build" / "kafka" / "lib"
 SNOWFLAKE_JAR = ROOT / "build" / "connectors" / "snowflake.jar"
@@ -35,6 +35,7 @@ kafkaConnectMqttSourcePlugin)."""
 
 SNOWFLAKE_SINK = SNOWFLAKE_SINK_CLASS
 FILE_SOURCE = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+FILE_SINK = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 MQTT_SOURCE = HEALTH_PIPELINE_MQTT_SOURCE_CLASS
 
 _LOG4J = """\
@@ -93,6 +94,10 @@ def topic_command() -> str:
     return main_class("org.apache.kafka.tools.TopicCommand", "kafka.admin.TopicCommand")
 
 
+def console_producer() -> str:
+    return main_class("org.apache.kafka.tools.ConsoleProducer", "kafka.tools.ConsoleProducer")
+
+
 def console_consumer() -> str:
     return main_class("org.apache.kafka.tools.consumer.ConsoleConsumer",
                       "kafka.tools.ConsoleConsumer")
@@ -147,6 +152,15 @@ def _stop(process: subprocess.Popen | None) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record as it is stored: raw key (None for none), value and headers."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
 
 
 @dataclass
@@ -204,6 +218,50 @@ class Kafka:
         if done.returncode and "TimeoutException" not in done.stderr:
             raise RuntimeError(f"ConsoleConsumer on {topic} failed: {done.stderr[-2000:]}")
         return done.stdout.splitlines()
+
+    def records(self, topic: str, count: int, timeout: float = 60) -> list[Record]:
+        """The first `count` records of `topic` byte for byte, headers included (or fewer if
+        `timeout` passes): ConsoleConsumer's raw output, its separators made unique so that
+        no payload (binary, empty, with newlines) can be mistaken for one."""
+        token = os.urandom(8).hex()
+        field_sep, record_sep, header_sep, null = (f"<{kind}{token}>" for kind in "FRHN")
+        properties = {"print.key": "true", "print.headers": "true", "key.separator": field_sep,
+                      "line.separator": record_sep, "headers.separator": header_sep,
+                      "null.literal": null}
+        done = subprocess.run(
+            [binary("java"), *_TOOL_JVM, f"-Dlog4j.configuration=file:{self.root}/tools.log4j",
+             "-cp", f"{KAFKA_LIB}/*", console_consumer(), "--bootstrap-server", self.bootstrap,
+             "--topic", topic, "--from-beginning", "--max-messages", str(count),
+             "--timeout-ms", str(int(timeout * 1000)),
+             *[arg for key, value in properties.items() for arg in ("--property",
+                                                                     f"{key}={value}")]],
+            capture_output=True, timeout=timeout + 60, check=False)
+        if done.returncode and b"TimeoutException" not in done.stderr:
+            raise RuntimeError(f"ConsoleConsumer on {topic} failed: "
+                               f"{done.stderr[-2000:].decode(errors='replace')}")
+        records = []
+        for raw in done.stdout.split(record_sep.encode())[:-1]:
+            headers_raw, key, value = raw.split(field_sep.encode(), 2)
+            headers = {}
+            if headers_raw != b"NO_HEADERS":
+                for pair in headers_raw.split(header_sep.encode()):
+                    name, _, header = pair.partition(b":")
+                    headers[name.decode()] = header
+            records.append(Record(None if key == null.encode() else key,
+                                  None if value == null.encode() else value, headers))
+        return records
+
+    def produce(self, topic: str, lines: list[str]) -> None:
+        """Each line a record (no key), through ConsoleProducer with acks=all."""
+        assert all("\n" not in line for line in lines)
+        done = subprocess.run(
+            [binary("java"), *_TOOL_JVM, f"-Dlog4j.configuration=file:{self.root}/tools.log4j",
+             "-cp", f"{KAFKA_LIB}/*", console_producer(), "--bootstrap-server", self.bootstrap,
+             "--topic", topic, "--producer-property", "acks=all"],
+            input="".join(f"{line}\n" for line in lines), capture_output=True, text=True,
+            timeout=120, check=False)
+        if done.returncode:
+            raise RuntimeError(f"ConsoleProducer on {topic} failed: {done.stderr[-2000:]}")
 
     def record_count(self, topic: str) -> int:
         """Records in `topic` (sum of its partitions' end offsets; nothing is deleted here)."""

@@ -72,6 +72,8 @@ CREDENTIAL_CONTENT = re.compile(
 is not one."""
 MQTT_URL_KEYS = ("connect.mqtt.hosts", "mqtt.server.uri", "camel.kamelet.mqtt5-source.brokerUrl")
 WEEK_MS = 7 * 24 * 3600 * 1000
+INFINITE_RETENTION_MS = -1
+"""Kafka's retention.ms for "never deleted by age"."""
 CHANNEL_TAG_WORDS = frozenset({"latest", "preview", "nightly", "edge", "snapshot", "dev",
                                "main", "master", "stable", "current"})
 """Tag words that name a release channel, which moves, rather than a release."""
@@ -180,7 +182,9 @@ def _service_user_has_no_password(args: ResourceValidationArgs, report: ReportVi
 @_production_only
 def _production_topic_durability(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """Mandatory in production, not applied elsewhere: dev runs one broker with one-minute
-    retention on purpose; production must not lose readings to one broker failure."""
+    retention on purpose; production must not lose readings to one broker failure, nor to a
+    retention shorter than a week. Infinite retention (-1, never deleted by age) is allowed:
+    a compliance team may require it for raw vitals."""
     config = args.props.get("config") or {}
     replication = int(args.props.get("replicationFactor") or 0)
     if replication < 3:
@@ -190,10 +194,14 @@ def _production_topic_durability(args: ResourceValidationArgs, report: ReportVio
     if isr < 2:
         report(f"topic {args.props.get('name')}: min.insync.replicas {isr}; production needs "
                "at least 2.")
-    retention = int(config.get("retention.ms", 0))
-    if retention != -1 and retention < WEEK_MS:
+    retention = str(config.get("retention.ms", ""))
+    if not re.fullmatch(r"-?\d+", retention):
+        report(f"topic {args.props.get('name')}: retention.ms {retention or 'not set'}; "
+               f"production states it: at least 7 days ({WEEK_MS}) or -1 (infinite).")
+    elif int(retention) != INFINITE_RETENTION_MS and int(retention) < WEEK_MS:
         report(f"topic {args.props.get('name')}: retention.ms {retention}; production keeps "
-               f"at least 7 days ({WEEK_MS}).")
+               f"at least 7 days ({WEEK_MS}), or -1 (infinite, e.g. raw vitals a compliance "
+               "team must keep).")
 
 
 # 4. Protected production state -------------------------------------------------------------
@@ -378,6 +386,29 @@ def _host(url: str) -> str:
     return "127.0.0.1" if host == "localhost" else host
 
 
+# 10. Records a connector skips -------------------------------------------------------------
+
+@_for(CONNECTOR)
+def _tolerated_errors_are_kept(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Mandatory everywhere: with errors.tolerance all, Kafka Connect skips a record its
+    converter or transforms fail on, and only a sink's dead-letter topic keeps it (KIP-298:
+    Connect has none for a source); a skipped reading is a lost reading on any stack. A sink
+    is told by its class name, which ends in SinkConnector by convention (Kafka's, the
+    Snowflake connector's)."""
+    config = args.props.get("config") or {}
+    if str(config.get("errors.tolerance", "none")).strip().lower() != "all":
+        return
+    connector_class = str(config.get("connector.class", ""))
+    name = config.get("name") or args.name
+    if not connector_class.endswith("SinkConnector"):
+        report(f"connector {name}: errors.tolerance all on a source connector drops every "
+               "record its converter or transforms fail on (Kafka Connect keeps none); use none.")
+    elif not str(config.get("errors.deadletterqueue.topic.name", "")).strip():
+        report(f"connector {name}: errors.tolerance all without "
+               "errors.deadletterqueue.topic.name drops every record the sink cannot convert; "
+               "name a declared dead-letter topic (snowflakeDeadLetterQueue) or use none.")
+
+
 def _policy(name: str, description: str, level: EnforcementLevel,
             validate: Validation) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(name=name, description=description,
@@ -396,7 +427,7 @@ POLICIES = [
             MANDATORY, _service_user_has_no_password),
     _policy("prod-topic-durability",
             "Production topics: replication factor >= 3, min.insync.replicas >= 2, "
-            "retention >= 7 days.",
+            "retention >= 7 days or infinite (-1).",
             MANDATORY, _production_topic_durability),
     _policy("prod-stateful-resources-protected",
             "Production volumes, topics, databases, roles and schemas are protected.",
@@ -421,4 +452,8 @@ POLICIES = [
             "published container ports speak TLS, connectors use ssl:// and https://, HQ is "
             "reached over https://.",
             MANDATORY, _production_no_plaintext_endpoint),
+    _policy("connector-tolerated-errors-kept",
+            "A connector that skips records it cannot convert (errors.tolerance all) is a sink "
+            "that keeps them in a dead-letter topic.",
+            MANDATORY, _tolerated_errors_are_kept),
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from components.streams import DEVICE_DEAD_LETTER_TOPIC, SINK_DEAD_LETTER_TOPIC
 from devtools.harness import ProgramRun, is_secret, run_program, unwrap
 
 BEGIN, END = "<!-- diagram:begin -->", "<!-- diagram:end -->"
@@ -97,6 +98,16 @@ def tree(run: ProgramRun) -> list[str]:
     return lines
 
 
+def _kept(retention_ms: int) -> str:
+    """retention.ms in the largest whole unit: `30 d`, `12 h`, `forever` for -1."""
+    if retention_ms == -1:
+        return "forever"
+    for unit, ms in (("d", 86_400_000), ("h", 3_600_000), ("min", 60_000), ("s", 1_000)):
+        if retention_ms % ms == 0:
+            return f"{retention_ms // ms} {unit}"
+    return f"{retention_ms} ms"
+
+
 def diagram(run: ProgramRun) -> str:
     """The pipeline as declared, from the resources themselves."""
     def names(typ: str) -> list[str]:
@@ -120,13 +131,21 @@ def diagram(run: ProgramRun) -> str:
                        connectors_of(run).items() if "source" in name)
     topics = {str(t.get("name")): t for t in run.of_type("kafka:index/topic:Topic")}
     device = topics.get("device_data")
-    derived = sorted(t for t in topics if t != "device_data")
+    dead_letters = (DEVICE_DEAD_LETTER_TOPIC, SINK_DEAD_LETTER_TOPIC)
+    derived = sorted(t for t in topics if t != "device_data" and t not in dead_letters)
     connectors = connectors_of(run)
     processors = names("pulumi-python:dynamic/lenses:Processor")
     tables = "INGEST.INGEST" if run.of_type("snowflake:index/schema:Schema") else "(Snowflake off)"
 
     def topic(t) -> str:
         return f"{int(t.get('partitions'))} partitions, RF {int(t.get('replicationFactor'))}"
+
+    def dead_letter(name: str, what: str) -> list[str]:
+        """The dead-letter topic under the connector that writes it, when declared."""
+        if name not in topics:
+            return []
+        retention = int(unwrap(topics[name].get("config"))["retention.ms"])
+        return [f"       {what} --> {name} [{topic(topics[name])}, kept {_kept(retention)}]"]
 
     lines = [
         f"stack {run.stack}",
@@ -135,10 +154,12 @@ def diagram(run: ProgramRun) -> str:
         f"   --{source}-->"
         f" Kafka device_data [{topic(device) if device else 'not declared'}]"
         f" [{where('kafka', 'external cluster')}]",
+        *dead_letter(DEVICE_DEAD_LETTER_TOPIC, "payloads it cannot key"),
         f"   --Lenses SQL processors ({len(processors)}) [{where('lenses-hq', 'external HQ')}]-->",
         *(f"       {t} [{topic(topics[t])}]" for t in derived),
         f"   --{', '.join(n for n in connectors if 'sink' in n) or 'no sink'}--> Snowflake {tables}"
         f" --> Metabase [{where('metabase', 'external or off')}]",
+        *dead_letter(SINK_DEAD_LETTER_TOPIC, "records it cannot convert"),
         f" Postgres [{where('postgres', 'external')}]: databases "
         + ", ".join(sorted(names("postgresql:index/database:Database"))),
     ]

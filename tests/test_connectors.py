@@ -10,6 +10,7 @@ import pytest
 from components.render.connectors import (
     SECRET_CONFIG_KEYS,
     SinkBuffer,
+    SinkErrors,
     mqtt_source_configs,
     snowflake_sink_config,
 )
@@ -66,6 +67,10 @@ def test_mqtt_source_reads_both_topics_with_qos1_keyed_by_device(run) -> None:
     ]
     assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
+    # Its one choice for a payload it cannot convert, stated: dropped (its default), not a
+    # failed task; it has no dead-letter routing.
+    assert config["connect.mqtt.converter.throw.on.error"] == "false"
+    assert "errors.deadletterqueue.topic.name" not in config
     tls = {k: v for k, v in config.items() if k.startswith("connect.mqtt.ssl.")}
     assert tls == ({"connect.mqtt.ssl.ca.cert": "/connectors/mqtt-tls/ca.pem",
                     "connect.mqtt.ssl.cert": "/connectors/mqtt-tls/client.pem",
@@ -160,8 +165,9 @@ def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) 
         "mqtt.clean.session": "false",
         "kafka.topic": "device_data",
         "record.key.field": "deviceId",
+        "errors.deadletterqueue.topic.name": "device_data_dlq",
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
-        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.converters.ByteArrayConverter",
         "errors.log.enable": "true",
         "errors.log.include.messages": "false",
     }
@@ -204,6 +210,54 @@ def test_own_source_refuses_a_topic_its_comma_separated_list_cannot_hold() -> No
                             topics=["health/a,b"])
 
 
+def test_only_the_own_mqtt_source_can_be_given_a_dead_letter_topic() -> None:
+    """Stream Reactor's and Camel's MQTT sources have no dead-letter routing, and Kafka
+    Connect has no dead-letter queue for sources: a topic given to them would promise what
+    nothing does."""
+    for kind in (MqttSource.STREAM_REACTOR, MqttSource.CAMEL):
+        with pytest.raises(ValueError, match=f"the {kind.value} MQTT source has no dead-letter"):
+            mqtt_source_configs(kind, "n", "tcp://h:1883", "u", "p", "c",
+                                dead_letter_topic="device_data_dlq")
+    config = mqtt_source_configs(MqttSource.HEALTH_PIPELINE, "n", "tcp://h:1883", "u", "p",
+                                 "c")["mqtt-source"]
+    assert "errors.deadletterqueue.topic.name" not in config, "without one, today's behaviour"
+    assert config["value.converter"] == "org.apache.kafka.connect.storage.StringConverter"
+
+
+SINK_ERRORS = {
+    "dev": {"errors.tolerance": "all",
+            "errors.deadletterqueue.topic.name": "snowflake_sink_dlq",
+            "errors.deadletterqueue.topic.replication.factor": "1",
+            "errors.deadletterqueue.context.headers.enable": "true",
+            "errors.log.enable": "true",
+            "errors.log.include.messages": "false"},
+}
+SINK_ERRORS["prod"] = {**SINK_ERRORS["dev"],
+                       "errors.deadletterqueue.topic.replication.factor": "3"}
+
+
+def test_the_sink_skips_what_it_cannot_convert_into_its_dead_letter_topic(run) -> None:
+    """Kafka Connect's own keys (KIP-298), from the snowflake* error settings; the replication
+    factor Connect would create the topic with, were it missing, is the stack's."""
+    config = _connector(run, "snowflake-sink").get("config")
+    assert {k: v for k, v in config.items() if k.startswith("errors.")} == SINK_ERRORS[run.stack]
+    assert config["errors.deadletterqueue.topic.name"] not in config["topics"].split(",")
+
+
+def test_the_sink_error_settings_reach_its_config() -> None:
+    run = run_program("dev", {f"{PROJECT}:snowflakeErrorsTolerance": "none",
+                              f"{PROJECT}:snowflakeDeadLetterQueue": False,
+                              f"{PROJECT}:snowflakeErrorsLog": False,
+                              f"{PROJECT}:snowflakeErrorsLogIncludeMessages": True})
+    config = _connector(run, "snowflake-sink").get("config")
+    assert {k: v for k, v in config.items() if k.startswith("errors.")} == {
+        "errors.tolerance": "none", "errors.log.enable": "false",
+        "errors.log.include.messages": "true"}
+    run = run_program("dev", {f"{PROJECT}:snowflakeDeadLetterContextHeaders": False})
+    config = _connector(run, "snowflake-sink").get("config")
+    assert config["errors.deadletterqueue.context.headers.enable"] == "false"
+
+
 def test_snowflake_sink_loads_every_derived_topic_into_its_table(run: ProgramRun) -> None:
     config = _connector(run, "snowflake-sink").get("config")
     outputs = {k: v for k, (v, _) in run.outputs.items()}
@@ -234,7 +288,7 @@ def test_sink_buffers_are_the_seed_values_in_dev_and_tuned_in_prod(run: ProgramR
 
 def test_connectors_start_after_the_topics_and_the_sink_after_the_snowflake_user(run) -> None:
     topics = {t.urn for t in run.of_type("kafka:index/topic:Topic")}
-    assert len(topics) == 5
+    assert len(topics) == 6, "five pipeline topics and the sink's dead-letter topic"
     for role in ("mqtt-source", "snowflake-sink"):
         assert topics <= set(_connector(run, role).dependencies), role
     user_grant = run.one("snowflake:index/grantAccountRole:GrantAccountRole",
@@ -256,7 +310,8 @@ def test_every_credential_a_connector_config_holds_is_kept_secret_on_its_own() -
                for config in mqtt_source_configs(kind, "n", "tcp://h:1883", "u", "p",
                                                  "c").values()]
     configs.append(snowflake_sink_config("n", "u", "user", "key", "db", "s", "r",
-                                         "http://sr:8081", SinkBuffer(1, 10, 1)))
+                                         "http://sr:8081", SinkBuffer(1, 10, 1),
+                                         SinkErrors("all", "dlq", 1, True, True, False)))
     for config in configs:
         credentials = {key for key in config if CREDENTIAL_CONFIG.search(key)}
         assert credentials, config["connector.class"]

@@ -14,7 +14,12 @@ from pulumi.dynamic.dynamic import serialize_provider
 
 from components.connectors import ConnectorProvider
 from components.http_api import ApiError
-from components.render.connectors import SinkBuffer, mqtt_source_configs, snowflake_sink_config
+from components.render.connectors import (
+    SinkBuffer,
+    SinkErrors,
+    mqtt_source_configs,
+    snowflake_sink_config,
+)
 from components.settings import MqttSource
 from devtools.harness import ROOT
 from tests.fake_connect import serve
@@ -49,6 +54,7 @@ def _sink(connect, **changes) -> dict:
         "health_snowflake_sink", "org-acct.snowflakecomputing.com:443", "kafka_user",
         PRIVATE_KEY, "INGEST", "INGEST", "INGEST", "http://kafka:8081",
         SinkBuffer(1_000_000, 10, 250_000_000),
+        SinkErrors("all", "snowflake_sink_dlq", 1, True, True, False),
     )
     return {"connect_url": connect.url, "name": "health_snowflake_sink",
             "config": {**config, **changes}, "timeout_seconds": 2}

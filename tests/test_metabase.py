@@ -27,7 +27,7 @@ from components.metabase import (
 )
 from components.metabase_resources import SECRET_DETAILS
 from components.postgres import AppDatabases, AppDatabasesArgs, PostgresServer, PostgresServerArgs
-from components.render.connectors import SinkBuffer, snowflake_sink_config
+from components.render.connectors import SinkBuffer, SinkErrors, snowflake_sink_config
 from components.render.metabase import template_body
 from components.settings import Mode, load_settings
 from components.streams import DERIVED_STREAMS
@@ -204,7 +204,8 @@ def test_a_source_naming_no_snowflake_identifier_is_refused_naming_the_field(fie
 
 def test_every_question_reads_a_table_the_sink_loads() -> None:
     config = snowflake_sink_config("s", "u", "user", "key", "INGEST", "INGEST", "ROLE",
-                                   "http://sr", buffer=SinkBuffer(1, 10, 1))
+                                   "http://sr", buffer=SinkBuffer(1, 10, 1),
+                                   errors=SinkErrors("all", "dlq", 1, True, True, False))
     tables = {pair.split(":")[1] for pair in config["snowflake.topic2table.map"].split(",")}
     read = {m for card in starter_cards("INGEST", "INGEST")
             for m in re.findall(r"FROM INGEST\.INGEST\.(\w+)", card["sql"])}

@@ -23,7 +23,16 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from devtools.harness import ROOT, SECRET, ProgramRun, Registered, contains_secret
+from components.streams import ALL_TOPICS, DEAD_LETTER_TOPICS
+from devtools.harness import (
+    PROJECT,
+    ROOT,
+    SECRET,
+    ProgramRun,
+    Registered,
+    contains_secret,
+    run_program,
+)
 from policies.guardrails import POLICIES, WEEK_MS, credential_properties, is_production, stack_of
 
 BY_NAME = {p.name: p for p in POLICIES}
@@ -67,8 +76,28 @@ def _mosquitto(conf: str) -> dict[str, Any]:
     return _container(uploads=[{"file": CONF_FILE, "content": conf}])
 
 
+SNOWFLAKE_SINK_CLASS = "com.snowflake.kafka.connector.SnowflakeSinkConnector"
+OWN_MQTT_SOURCE_CLASS = "io.healthpipeline.connect.mqtt.MqttSourceConnector"
+
+
+def _connector(connector_class: str, **config: str) -> dict[str, Any]:
+    return {"config": {"name": "c", "connector.class": connector_class, **config}}
+
+
 CASES = [
     # policy, compliant args, violating args, words the violation must contain
+    ("connector-tolerated-errors-kept",
+     _args(CONNECTOR, _connector(SNOWFLAKE_SINK_CLASS, **{
+         "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "snowflake_sink_dlq"})),
+     _args(CONNECTOR, _connector(SNOWFLAKE_SINK_CLASS, **{"errors.tolerance": "all"}),
+           stack="dev"),
+     "without errors.deadletterqueue.topic.name drops every record"),
+    ("connector-tolerated-errors-kept",
+     _args(CONNECTOR, _connector(OWN_MQTT_SOURCE_CLASS, **{
+         "errors.deadletterqueue.topic.name": "device_data_dlq"})),
+     _args(CONNECTOR, _connector(OWN_MQTT_SOURCE_CLASS, **{
+         "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "device_data_dlq"})),
+     "on a source connector drops every record"),
     ("credentials-are-secret",
      _args(CONTAINER, _container(envs=["MB_DB_PASS=x", "MB_DB_PORT=1"]), secret_outputs=["envs"]),
      _args(CONTAINER, _container(envs=["MB_DB_PASS=x"])),
@@ -124,6 +153,11 @@ CASES = [
      _args(TOPIC, _topic(1, "1", "60000"), stack="dev"),
      _args(TOPIC, _topic(2, "2", "-1")),
      "replicationFactor 2"),
+    ("prod-topic-durability",
+     _args(TOPIC, _topic(3, "2", "-1")),
+     _args(TOPIC, {"name": "t", "replicationFactor": 3.0,
+                   "config": {"min.insync.replicas": "2"}}),
+     "retention.ms not set"),
     ("prod-topic-durability",
      _args(TOPIC, _topic(3, "2", "-1"), stack="prod-eu"),
      _args(TOPIC, _topic(3, "1", str(WEEK_MS)), stack="prod-eu"),
@@ -295,6 +329,23 @@ def test_the_real_program_exercises_every_resource_rule(prod) -> None:
                 "snowflake:index/serviceUser:ServiceUser", "postgresql:index/database:Database"):
         assert typ in types, typ
     assert is_production(stack_of(prod.of_type(TOPIC)[0].urn))
+
+
+@pytest.mark.parametrize(("key", "governs"), [("topicRetention", ALL_TOPICS),
+                                             ("topicDeadLetterRetention", DEAD_LETTER_TOPICS)])
+def test_prod_may_keep_its_topics_forever_but_not_for_less_than_a_week(key, governs) -> None:
+    """Infinite retention (retention.ms -1) passes the durability rule on every topic the
+    setting governs; six days does not. (This project's own MQTT source, so that both
+    dead-letter topics are declared.)"""
+    for retention, expected in (("infinite", 0), ("6d", 1)):
+        run = run_program("prod", {f"{PROJECT}:{key}": retention,
+                                   f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
+        topics = [t for t in run.of_type(TOPIC) if t.get("name") in governs]
+        assert len(topics) == len(governs)
+        for topic in topics:
+            found = violations("prod-topic-durability", _declared_args(topic, "prod"))
+            assert len(found) == expected, (retention, topic.name, found)
+            assert all("at least 7 days" in f for f in found), found
 
 
 def test_prod_without_protect_would_be_flagged_on_every_stateful_resource(prod) -> None:

@@ -97,6 +97,7 @@ TOPIC_NAMES = (
     "heart_rate_device_topic",
     "oxygen_saturation_device_topic",
     "temperature_device_topic",
+    "snowflake_sink_dlq",
 )
 KAFKA = {
     ("healthpipe:kafka:KafkaCluster", "kafka"),

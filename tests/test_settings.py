@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from components.settings import DockerHost, Mode, Settings, SettingsError, load_settings
 from components.settings import parse_duration_ms as duration_ms
+from components.settings import parse_retention_ms as retention_ms
 from components.settings.files import KeyFileError, load_ca_bundle, load_truststore
 from devtools.certs import TestCa
 from devtools.harness import (
@@ -63,6 +64,7 @@ def test_prod_stack_uses_managed_kafka_and_postgres_and_three_ssh_engines() -> N
     assert len(s.kafka.bootstrap_servers) == 3
     assert s.kafka.security_protocol == "SASL_SSL"
     assert s.topics.retention_ms == 604_800_000
+    assert s.topics.dead_letter_retention_ms == 30 * 86_400_000
     assert s.topics.min_insync_replicas == 2
     assert s.protect is True
     assert s.postgres.mode is Mode.EXTERNAL
@@ -89,6 +91,10 @@ BAD_INPUTS = [
                  "a number followed by ms, s, m, h or d", id="retention-unknown-unit"),
     pytest.param("dev", {"topicRetention": "0s"}, "topicRetention", "'0s'",
                  "must be a positive duration", id="retention-zero"),
+    pytest.param("dev", {"topicDeadLetterRetention": "a week"}, "topicDeadLetterRetention",
+                 "'a week'", "or infinite", id="dead-letter-retention"),
+    pytest.param("dev", {"snowflakeErrorsTolerance": "some"}, "snowflakeErrorsTolerance",
+                 "'some'", "must be one of: all, none", id="errors-tolerance"),
     pytest.param("dev", {"mqttImage": "eclipse-mosquitto"}, "mqttImage", "'eclipse-mosquitto'",
                  "needs an explicit tag", id="image-without-tag"),
     pytest.param("dev", {"postgresImage": "postgres:latest"}, "postgresImage",
@@ -257,6 +263,51 @@ def test_duration_converts_to_milliseconds(text: str, ms: int) -> None:
 def test_duration_rejects_malformed_text(text: str) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
         duration_ms(text)
+
+
+@pytest.mark.parametrize(("text", "ms"), [("infinite", -1), ("7d", 604_800_000),
+                                         ("90s", 90_000)])
+def test_retention_is_a_duration_or_infinite(text: str, ms: int) -> None:
+    assert retention_ms(text) == ms
+
+
+@pytest.mark.parametrize("text", ["-1", "Infinite", "forever", "unlimited", "0d", ""])
+def test_retention_rejects_anything_else(text: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(text)}$"):
+        retention_ms(text)
+
+
+def test_a_stack_may_keep_its_topics_forever() -> None:
+    """Kafka's retention.ms -1, for raw vitals a compliance team requires to be kept."""
+    assert load("prod", {f"{PROJECT}:topicRetention": "infinite"}).topics.retention_ms == -1
+
+
+def test_a_retention_spelled_as_kafkas_minus_one_is_refused_naming_infinite() -> None:
+    (problem,) = problems("dev", {"topicRetention": "-1"})
+    assert problem.startswith(f"{PROJECT}:topicRetention = '-1': must be a positive duration")
+    assert "or infinite (Kafka's retention.ms -1: never deleted by age)" in problem
+
+
+def test_the_sink_skips_bad_records_into_a_dead_letter_topic_by_default() -> None:
+    for stack in ("dev", "prod"):
+        sf = load(stack).snowflake
+        assert (sf.errors_tolerance, sf.dead_letter_queue, sf.dead_letter_context_headers,
+                sf.errors_log, sf.errors_log_include_messages) == ("all", True, True, True, False)
+    assert load("dev").topics.dead_letter_retention_ms == 86_400_000
+
+
+def test_skipping_bad_records_without_a_dead_letter_topic_is_refused() -> None:
+    """errors.tolerance all without a dead-letter queue drops every record the sink cannot
+    convert; the stack must keep them or stop."""
+    (problem,) = problems("dev", {"snowflakeDeadLetterQueue": False})
+    assert problem == (
+        f"{PROJECT}:snowflakeErrorsTolerance = 'all': all skips every record the sink cannot "
+        "convert, and without snowflakeDeadLetterQueue it would be dropped; turn the "
+        "dead-letter queue on (pulumi config set --stack dev snowflakeDeadLetterQueue true) "
+        "or stop at the first such record with none")
+    s = load("dev", {f"{PROJECT}:snowflakeDeadLetterQueue": False,
+                     f"{PROJECT}:snowflakeErrorsTolerance": "none"})
+    assert (s.snowflake.errors_tolerance, s.snowflake.dead_letter_queue) == ("none", False)
 
 
 def test_a_key_not_declared_in_the_project_reaches_the_program_which_refuses_it() -> None:

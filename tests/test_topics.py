@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 
-from components.streams import ALL_TOPICS, DERIVED_STREAMS, DEVICE_TOPIC
-from devtools.harness import ProgramRun, run_program
+import pytest
+
+from components.streams import (
+    ALL_TOPICS,
+    DEAD_LETTER_TOPICS,
+    DERIVED_STREAMS,
+    DEVICE_DEAD_LETTER_TOPIC,
+    DEVICE_TOPIC,
+    SINK_DEAD_LETTER_TOPIC,
+)
+from devtools.harness import PROJECT, ProgramRun, run_program
 
 TOPIC = "kafka:index/topic:Topic"
 EXPECTED = {
@@ -13,6 +22,8 @@ EXPECTED = {
     "dev": (1, 1, "60000", "producer", "1"),
     "prod": (6, 3, "604800000", "zstd", "2"),
 }
+DEAD_LETTER_RETENTION = {"dev": "86400000", "prod": "2592000000"}
+"""topicDeadLetterRetention: a day in dev, thirty in prod."""
 
 
 def test_topic_names_come_from_one_definition() -> None:
@@ -27,9 +38,14 @@ def test_topic_names_come_from_one_definition() -> None:
     assert {s.topic for s in DERIVED_STREAMS} == set(ALL_TOPICS[1:])
 
 
+def test_dead_letter_topic_names_come_from_one_definition() -> None:
+    assert DEAD_LETTER_TOPICS == ("device_data_dlq", "snowflake_sink_dlq")
+    assert not set(DEAD_LETTER_TOPICS) & set(ALL_TOPICS)
+
+
 def test_every_topic_has_the_stack_settings(run: ProgramRun) -> None:
     partitions, replication, retention, compression, min_isr = EXPECTED[run.stack]
-    topics = run.of_type(TOPIC)
+    topics = [t for t in run.of_type(TOPIC) if t.get("name") not in DEAD_LETTER_TOPICS]
     assert sorted(t.get("name") for t in topics) == sorted(ALL_TOPICS)
     for topic in topics:
         assert topic.get("partitions") == partitions, topic.name
@@ -42,6 +58,51 @@ def test_every_topic_has_the_stack_settings(run: ProgramRun) -> None:
             "min.insync.replicas": min_isr,
         }, topic.name
         assert all(isinstance(v, str) for v in topic.get("config").values())
+
+
+def test_the_sinks_dead_letter_topic_has_one_partition_and_its_own_retention(run) -> None:
+    """Default stacks run Stream Reactor's MQTT source, which has no dead-letter routing: only
+    the Snowflake sink's dead-letter topic is declared."""
+    _, replication, _, compression, min_isr = EXPECTED[run.stack]
+    dead = [t for t in run.of_type(TOPIC) if t.get("name") in DEAD_LETTER_TOPICS]
+    assert [t.get("name") for t in dead] == [SINK_DEAD_LETTER_TOPIC]
+    (topic,) = dead
+    assert topic.name == f"topics-{SINK_DEAD_LETTER_TOPIC}"
+    assert topic.get("partitions") == 1
+    assert topic.get("replicationFactor") == replication
+    assert topic.get("config") == {
+        "cleanup.policy": "delete",
+        "retention.ms": DEAD_LETTER_RETENTION[run.stack],
+        "max.message.bytes": "1000012",
+        "compression.type": compression,
+        "min.insync.replicas": min_isr,
+    }
+    assert topic.protect is (run.stack == "prod")
+
+
+@pytest.mark.parametrize(("overrides", "declared"), [
+    ({"kafkaMqttSource": "health-pipeline"}, [DEVICE_DEAD_LETTER_TOPIC, SINK_DEAD_LETTER_TOPIC]),
+    ({"kafkaMqttSource": "health-pipeline", "snowflakeEnabled": False},
+     [DEVICE_DEAD_LETTER_TOPIC]),
+    ({"snowflakeDeadLetterQueue": False, "snowflakeErrorsTolerance": "none"}, []),
+    ({"snowflakeEnabled": False}, []),
+], ids=["own-source", "own-source-no-snowflake", "sink-without-dlq", "no-snowflake"])
+def test_a_dead_letter_topic_is_declared_when_a_connector_writes_to_it(overrides,
+                                                                       declared) -> None:
+    run = run_program("dev", {f"{PROJECT}:{k}": v for k, v in overrides.items()})
+    names = [t.get("name") for t in run.of_type(TOPIC) if t.get("name") in DEAD_LETTER_TOPICS]
+    assert names == declared
+    written = {c.get("config").get(key)
+               for c in run.of_type("pulumi-python:dynamic/connect:Connector")
+               for key in ("errors.deadletterqueue.topic.name",)} - {None}
+    assert written == set(declared), "a connector writes to an undeclared topic, or none does"
+
+
+def test_dead_letter_retention_may_be_infinite_too() -> None:
+    run = run_program("prod", {f"{PROJECT}:topicDeadLetterRetention": "infinite"})
+    topic = run.one(TOPIC, f"topics-{SINK_DEAD_LETTER_TOPIC}")
+    assert topic.get("config")["retention.ms"] == "-1"
+    assert run.one(TOPIC, "topics-device_data").get("config")["retention.ms"] == "604800000"
 
 
 def test_topics_use_the_explicit_kafka_provider(run: ProgramRun) -> None:
@@ -77,8 +138,15 @@ def test_prod_topics_are_protected_so_fewer_partitions_cannot_drop_them() -> Non
     topics are protected, so a lowered topicPartitions stops at preview instead."""
     run = run_program("prod", overrides={"health-pipeline:topicPartitions": 3})
     for topic in run.of_type(TOPIC):
-        assert topic.get("partitions") == 3
+        assert topic.get("partitions") == (1 if topic.get("name") in DEAD_LETTER_TOPICS else 3)
         assert topic.protect is True, topic.name
+
+
+def test_infinite_retention_is_kafkas_minus_one_on_every_pipeline_topic() -> None:
+    run = run_program("prod", overrides={"health-pipeline:topicRetention": "infinite"})
+    for topic in run.of_type(TOPIC):
+        if topic.get("name") in ALL_TOPICS:
+            assert topic.get("config")["retention.ms"] == "-1", topic.name
 
 
 def test_dev_topics_are_not_protected(dev: ProgramRun) -> None:
@@ -87,4 +155,4 @@ def test_dev_topics_are_not_protected(dev: ProgramRun) -> None:
 
 def test_topics_output_lists_every_topic(run: ProgramRun) -> None:
     value, secret = run.outputs["topics"]
-    assert sorted(value) == sorted(ALL_TOPICS) and secret is False
+    assert sorted(value) == sorted([*ALL_TOPICS, SINK_DEAD_LETTER_TOPIC]) and secret is False

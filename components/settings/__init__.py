@@ -51,13 +51,18 @@ from components.settings.model import (
     TopicSettings,
 )
 from components.settings.reader import (
+    INFINITE,
+    INFINITE_RETENTION_MS,
     SECRET_KEYS,
     parse_duration_ms,
+    parse_retention_ms,
 )
 
 __all__ = [
     "ENVIRONMENT_NAME",
     "ENVIRONMENT_TIERS",
+    "INFINITE",
+    "INFINITE_RETENTION_MS",
     "JKS_MAGIC",
     "MIN_RSA_BITS",
     "PROJECT_ROOT",
@@ -93,6 +98,7 @@ __all__ = [
     "locate_mqtt_source_plugin",
     "locate_snowflake_jar",
     "parse_duration_ms",
+    "parse_retention_ms",
     "pem_body",
     "project_path",
 ]

@@ -44,11 +44,12 @@ from components.settings.model import (
 )
 from components.settings.reader import (
     HEAP_FLAG,
+    INFINITE,
     Reader,
     _ipv4_problem,
     docker_host_problem,
     host_port,
-    parse_duration_ms,
+    parse_retention_ms,
     url_problem,
 )
 
@@ -265,13 +266,7 @@ def _load_topics(r: Reader, kafka: KafkaSettings) -> TopicSettings:
     if replication > kafka.broker_count:
         r.fail("topicReplicationFactor", replication,
                f"must not exceed the broker count ({kafka.broker_count}, kafkaBrokerCount)")
-    retention = r.raw("topicRetention")
-    try:
-        retention_ms = parse_duration_ms(retention)
-    except ValueError:
-        r.fail("topicRetention", retention,
-               "must be a positive duration: a number followed by ms, s, m, h or d (e.g. 7d)")
-        retention_ms = 0
+    retention_ms = _retention_ms(r, "topicRetention")
     min_isr = r.integer("topicMinInsyncReplicas", 1, 32)
     if min_isr > replication:
         r.fail("topicMinInsyncReplicas", min_isr,
@@ -283,7 +278,19 @@ def _load_topics(r: Reader, kafka: KafkaSettings) -> TopicSettings:
         min_insync_replicas=min_isr,
         compression=r.choice("topicCompression",
                              ["producer", "uncompressed", "zstd", "lz4", "snappy", "gzip"]),
+        dead_letter_retention_ms=_retention_ms(r, "topicDeadLetterRetention"),
     )
+
+
+def _retention_ms(r: Reader, key: str) -> int:
+    """A retention setting as retention.ms: a duration, or `infinite` (-1)."""
+    text = r.raw(key)
+    try:
+        return parse_retention_ms(text)
+    except ValueError:
+        r.fail(key, text, "must be a positive duration: a number followed by ms, s, m, h or d "
+               f"(e.g. 7d), or {INFINITE} (Kafka's retention.ms -1: never deleted by age)")
+        return 0
 
 
 def _load_postgres(r: Reader, docker_host: str) -> PostgresSettings:
@@ -594,6 +601,14 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
     slots, active = _load_key_rotation(r, "snowflake")
     reporting = r.boolean("snowflakeReporting")
     reporting_slots, reporting_active = _load_key_rotation(r, "snowflakeReporting")
+    tolerance = r.choice("snowflakeErrorsTolerance", ["all", "none"])
+    dead_letter_queue = r.boolean("snowflakeDeadLetterQueue")
+    if tolerance == "all" and not dead_letter_queue and "snowflakeDeadLetterQueue" not in r.failed:
+        r.fail("snowflakeErrorsTolerance", tolerance,
+               "all skips every record the sink cannot convert, and without "
+               "snowflakeDeadLetterQueue it would be dropped; turn the dead-letter queue on "
+               f"(pulumi config set --stack {r.stack} snowflakeDeadLetterQueue true) or stop "
+               "at the first such record with none")
     return SnowflakeSettings(
         enabled=enabled,
         organization_name=names["snowflakeOrganizationName"],
@@ -614,6 +629,11 @@ def _load_snowflake(r: Reader) -> SnowflakeSettings:
         # The connector refuses less than 10 s with Snowpipe.
         buffer_flush_time_seconds=r.integer("snowflakeBufferFlushTime", 10, 86_400),
         buffer_size_bytes=r.integer("snowflakeBufferSizeBytes", 1, 2_000_000_000),
+        errors_tolerance=tolerance,
+        dead_letter_queue=dead_letter_queue,
+        dead_letter_context_headers=r.boolean("snowflakeDeadLetterContextHeaders"),
+        errors_log=r.boolean("snowflakeErrorsLog"),
+        errors_log_include_messages=r.boolean("snowflakeErrorsLogIncludeMessages"),
     )
 
 

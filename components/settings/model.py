@@ -211,8 +211,13 @@ class TopicSettings:
     partitions: int
     replication_factor: int
     retention_ms: int
+    """retention.ms of device_data and the derived topics; -1 (`infinite`): never deleted by
+    age."""
     min_insync_replicas: int
     compression: str
+    dead_letter_retention_ms: int
+    """retention.ms of the dead-letter topics: how long a record no connector could handle
+    waits to be looked at and replayed."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +362,14 @@ class SnowflakeSettings:
     buffer_count_records: int
     buffer_flush_time_seconds: int
     buffer_size_bytes: int
+    errors_tolerance: str
+    """Kafka Connect's errors.tolerance for the sink: `all` (skip to the dead-letter topic) or
+    `none` (stop the task)."""
+    dead_letter_queue: bool
+    """Records the sink cannot convert go to the dead-letter topic."""
+    dead_letter_context_headers: bool
+    errors_log: bool
+    errors_log_include_messages: bool
 
     @property
     def url(self) -> str:

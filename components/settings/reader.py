@@ -45,6 +45,21 @@ def parse_duration_ms(text: str) -> int:
     return int(match.group(1)) * _DURATION_MS[match.group(2)]
 
 
+INFINITE = "infinite"
+"""How a retention setting says Kafka's retention.ms -1."""
+INFINITE_RETENTION_MS = -1
+"""Kafka's retention.ms for "no limit by age": records stay until deleted otherwise (a
+compliance team may require it for raw vitals)."""
+
+
+def parse_retention_ms(text: str) -> int:
+    """A topic's retention.ms: a duration as parse_duration_ms takes it, or `infinite` for
+    Kafka's -1; ValueError on anything else."""
+    if text.strip() == INFINITE:
+        return INFINITE_RETENTION_MS
+    return parse_duration_ms(text)
+
+
 def _image_problem(ref: str) -> str | None:
     rest = _REGISTRY_PREFIX.sub("", ref, count=1)
     match = _IMAGE.match(rest)

@@ -14,6 +14,7 @@ import pytest
 from components.connect_api import ValidationFailed
 from components.connectors import ConnectorProvider, client_for
 from components.http_api import JsonApi
+from components.streams import ALL_TOPICS, SINK_DEAD_LETTER_TOPIC
 from devtools.harness import ProgramRun
 from devtools.kafka_servers import FILE_SOURCE, SNOWFLAKE_SINK
 
@@ -55,7 +56,8 @@ def created_topics(kafka_server, run):
     capped at 1, the only broker here (min.insync.replicas 2 is still accepted, as Kafka
     checks it on produce with acks=all, not on create)."""
     declared = _declared_topics(run)
-    assert len(declared) == 5, f"{run.stack} declares {sorted(declared)}"
+    expected = {f"{run.stack}-{name}" for name in (*ALL_TOPICS, SINK_DEAD_LETTER_TOPIC)}
+    assert set(declared) == expected, f"{run.stack} declares {sorted(declared)}"
     results = {
         name: kafka_server.create_topic(name, topic["partitions"], topic["config"],
                                         min(topic["replication"], 1))

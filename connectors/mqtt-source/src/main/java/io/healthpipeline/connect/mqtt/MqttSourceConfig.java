@@ -38,6 +38,11 @@ public final class MqttSourceConfig extends AbstractConfig {
   public static final String MAX_BATCH = "max.batch.size";
   public static final String POLL_TIMEOUT = "poll.timeout.ms";
   public static final String SSL_CA_PEM = "mqtt.ssl.ca.pem";
+  /** Named as Kafka Connect names a sink's dead-letter topic; Connect has none for sources. */
+  public static final String DEAD_LETTER_TOPIC = "errors.deadletterqueue.topic.name";
+  static final String VALUE_CONVERTER = "value.converter";
+  static final String BYTE_ARRAY_CONVERTER =
+      "org.apache.kafka.connect.converters.ByteArrayConverter";
 
   private static final ConfigDef.Validator NOT_BLANK = (name, value) -> {
     if (value == null || value.toString().isBlank()) {
@@ -102,7 +107,15 @@ public final class MqttSourceConfig extends AbstractConfig {
       .define(SSL_CA_PEM, Type.STRING, "", Importance.HIGH,
           "TLS only: the PEM certificates of the CA(s) the broker's certificate must chain to; "
               + "empty trusts the JVM's default CAs. The broker's host name is always checked "
-              + "against its certificate.");
+              + "against its certificate.")
+      .define(DEAD_LETTER_TOPIC, Type.STRING, "", Importance.MEDIUM,
+          "Kafka topic for a payload that cannot be keyed (not one JSON document, or no "
+              + "usable " + KEY_FIELD + "): written there byte for byte, the reason in the "
+              + "headers health.error.reason and health.error.message, beside mqtt.topic, "
+              + "mqtt.message.id and mqtt.qos, and acknowledged to the broker once Kafka has "
+              + "it, as every record is. Every record's value is then the payload's bytes, so "
+              + "it needs " + VALUE_CONVERTER + "=" + BYTE_ARRAY_CONVERTER + ". Empty: such "
+              + "a payload goes to " + KAFKA_TOPIC + " without a key, as UTF-8 text.");
 
   private final SSLSocketFactory socketFactory;
 
@@ -114,6 +127,32 @@ public final class MqttSourceConfig extends AbstractConfig {
           + "mqtts:// " + SERVER_URI);
     }
     socketFactory = pem.isBlank() ? null : trusting(pem);
+    String problem = deadLetterProblem(props);
+    if (problem != null) {
+      throw new ConfigException(DEAD_LETTER_TOPIC, getString(DEAD_LETTER_TOPIC), problem);
+    }
+  }
+
+  /**
+   * What is wrong with the dead-letter settings of a connector config, or null: the topic must
+   * not be the records' own, and the records' bytes need ByteArrayConverter (a payload that is
+   * not text would reach the topic as Java's "[B@..." through StringConverter).
+   */
+  static String deadLetterProblem(Map<String, String> props) {
+    String topic = props.getOrDefault(DEAD_LETTER_TOPIC, "").trim();
+    if (topic.isEmpty()) {
+      return null;
+    }
+    if (topic.equals(props.getOrDefault(KAFKA_TOPIC, "").trim())) {
+      return "must differ from " + KAFKA_TOPIC + ", where the payloads that can be keyed go";
+    }
+    String converter = props.getOrDefault(VALUE_CONVERTER, "").trim();
+    if (!converter.equals(BYTE_ARRAY_CONVERTER) && !converter.equals("ByteArrayConverter")) {
+      return "needs " + VALUE_CONVERTER + "=" + BYTE_ARRAY_CONVERTER + " (it is '" + converter
+          + "'): with a dead-letter topic every record carries the payload's bytes as "
+          + "published";
+    }
+    return null;
   }
 
   /** Whether the broker is reached over TLS. */

@@ -2,6 +2,7 @@ package io.healthpipeline.connect.mqtt;
 
 import java.util.List;
 import java.util.Map;
+import org.apache.kafka.common.config.Config;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.connect.connector.Task;
 import org.apache.kafka.connect.source.SourceConnector;
@@ -37,6 +38,19 @@ public final class MqttSourceConnector extends SourceConnector {
   @Override
   public ConfigDef config() {
     return MqttSourceConfig.DEFINITION;
+  }
+
+  /** Connect's validate endpoint also reports a dead-letter topic the records cannot reach. */
+  @Override
+  public Config validate(Map<String, String> props) {
+    Config config = super.validate(props);
+    String problem = MqttSourceConfig.deadLetterProblem(props);
+    if (problem != null) {
+      config.configValues().stream()
+          .filter(value -> value.name().equals(MqttSourceConfig.DEAD_LETTER_TOPIC))
+          .forEach(value -> value.addErrorMessage(problem));
+    }
+    return config;
   }
 
   @Override

@@ -1,7 +1,9 @@
 package io.healthpipeline.connect.mqtt;
 
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -42,11 +44,32 @@ import org.slf4j.LoggerFactory;
  * <p>The asynchronous paho client is used because its callbacks run on paho's single callback
  * thread: a blocking call there (a synchronous subscribe after a reconnect) would wait for an
  * acknowledgement only that same thread can process, and no message would arrive again.
+ *
+ * <p>With a dead-letter topic, a payload that cannot be keyed becomes a record of that topic
+ * instead, acknowledged the same way: none is failed on, dropped or lost.
  */
 public final class MqttSourceTask extends SourceTask {
   private static final Logger LOG = LoggerFactory.getLogger(MqttSourceTask.class);
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final long WARN_INTERVAL_MS = 60_000;
+  /** One JSON document and nothing after it: `{...} junk` is not a reading. */
+  private static final ObjectReader ONE_DOCUMENT =
+      JSON.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+  static final String REASON_HEADER = "health.error.reason";
+  static final String MESSAGE_HEADER = "health.error.message";
+  static final String NOT_JSON = "not-json";
+  static final String NO_KEY = "no-key-field";
+
+  /** Where a payload goes with a dead-letter topic: its key, or why it has none. */
+  private record Verdict(String key, String reason, String message) {
+    static Verdict keyed(String key) {
+      return new Verdict(key, null, null);
+    }
+
+    static Verdict dead(String reason, String message) {
+      return new Verdict(null, reason, message);
+    }
+  }
 
   /** A message as it arrived, with the connection it arrived on (ids are per connection). */
   private record Incoming(int id, int qos, String topic, byte[] payload, int connection) {}
@@ -57,6 +80,7 @@ public final class MqttSourceTask extends SourceTask {
   private final AtomicInteger connection = new AtomicInteger();
   private final AtomicLong count = new AtomicLong();
   private final AtomicLong unkeyed = new AtomicLong();
+  private final AtomicLong deadLettered = new AtomicLong();
   private volatile long lastWarning;
   private volatile boolean stopping;
   private volatile String subscriptionRefused;
@@ -67,6 +91,7 @@ public final class MqttSourceTask extends SourceTask {
   private List<String> filters;
   private String kafkaTopic;
   private String keyField;
+  private String deadLetterTopic;
   private int maxBatch;
   private int pollTimeoutMs;
 
@@ -82,6 +107,7 @@ public final class MqttSourceTask extends SourceTask {
     filters = List.copyOf(config.getList(MqttSourceConfig.TOPICS));
     kafkaTopic = config.getString(MqttSourceConfig.KAFKA_TOPIC);
     keyField = config.getString(MqttSourceConfig.KEY_FIELD);
+    deadLetterTopic = config.getString(MqttSourceConfig.DEAD_LETTER_TOPIC).trim();
     maxBatch = config.getInt(MqttSourceConfig.MAX_BATCH);
     pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
     qos = config.getInt(MqttSourceConfig.QOS);
@@ -117,6 +143,9 @@ public final class MqttSourceTask extends SourceTask {
     subscribe(client);
     LOG.info("Connected to {}, subscribing to {} (QoS {}), writing to {}", uri, filters, qos,
         kafkaTopic);
+    if (!deadLetterTopic.isEmpty()) {
+      LOG.info("Payloads that cannot be keyed go to {}", deadLetterTopic);
+    }
   }
 
   /**
@@ -234,6 +263,9 @@ public final class MqttSourceTask extends SourceTask {
   private SourceRecord toRecord(Incoming message) {
     ConnectHeaders headers = new ConnectHeaders();
     headers.addString("mqtt.topic", message.topic());
+    if (!deadLetterTopic.isEmpty()) {
+      return routed(message, headers);
+    }
     return new SourceRecord(
         Map.of("mqtt.topics", String.join(",", filters)),
         Map.of("count", count.incrementAndGet()),
@@ -241,6 +273,63 @@ public final class MqttSourceTask extends SourceTask {
         Schema.OPTIONAL_STRING_SCHEMA, keyOf(message.payload()),
         Schema.STRING_SCHEMA, new String(message.payload(), StandardCharsets.UTF_8),
         null, headers);
+  }
+
+  /**
+   * With a dead-letter topic: the payload's bytes as published, to the Kafka topic keyed by
+   * its key field, or to the dead-letter topic with the reason in the headers. The source
+   * partition and offset are those of every record, so it is acknowledged like any other.
+   */
+  private SourceRecord routed(Incoming message, ConnectHeaders headers) {
+    Verdict verdict = judge(message.payload());
+    String topic = kafkaTopic;
+    if (verdict.reason() != null) {
+      topic = deadLetterTopic;
+      headers.addString(REASON_HEADER, verdict.reason());
+      headers.addString(MESSAGE_HEADER, verdict.message());
+      headers.addInt("mqtt.message.id", message.id());
+      headers.addInt("mqtt.qos", message.qos());
+      warnDeadLettered(verdict.reason());
+    }
+    return new SourceRecord(
+        Map.of("mqtt.topics", String.join(",", filters)),
+        Map.of("count", count.incrementAndGet()),
+        topic, null,
+        Schema.OPTIONAL_STRING_SCHEMA, verdict.key(),
+        Schema.BYTES_SCHEMA, message.payload(),
+        null, headers);
+  }
+
+  /** Keyed, or why not; the reason and message never quote the payload. */
+  private Verdict judge(byte[] payload) {
+    JsonNode root;
+    try {
+      root = ONE_DOCUMENT.readTree(payload);
+    } catch (IOException | RuntimeException e) {
+      return Verdict.dead(NOT_JSON, "the payload is not one JSON document");
+    }
+    if (root == null || root.isMissingNode()) {
+      return Verdict.dead(NOT_JSON, "the payload is empty");
+    }
+    if (keyField.isEmpty()) {
+      return Verdict.keyed(null);
+    }
+    JsonNode field = root.get(keyField);
+    if (field != null && (field.isTextual() || field.isNumber()) && !field.asText().isBlank()) {
+      return Verdict.keyed(field.asText());
+    }
+    return Verdict.dead(NO_KEY, "the JSON has no top-level field " + keyField
+        + " holding a non-blank string or a number");
+  }
+
+  private void warnDeadLettered(String reason) {
+    long total = deadLettered.incrementAndGet();
+    long now = System.currentTimeMillis();
+    if (now - lastWarning >= WARN_INTERVAL_MS) {
+      lastWarning = now;
+      LOG.warn("{} message(s) so far could not be keyed and went to {} (the latest: {})", total,
+          deadLetterTopic, reason);
+    }
   }
 
   /** The key field's value when the payload is a JSON object that has it, else null. */
