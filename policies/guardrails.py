@@ -45,6 +45,8 @@ CONNECTOR = "pulumi-python:dynamic/connect:Connector"
 PROCESSOR = "pulumi-python:dynamic/lenses:Processor"
 HQ_ENVIRONMENT = "pulumi-python:dynamic/lenses:Environment"
 TOPIC_FORMAT = "pulumi-python:dynamic/lenses:TopicFormat"
+METABASE_RESOURCES = tuple(f"pulumi-python:dynamic/metabase:{kind}"
+                           for kind in ("Setup", "Database", "Dashboard"))
 NGINX_TLS_LISTEN = re.compile(r"^\s*listen\s+(?:\S+:)?(\d+)\s+ssl\b", re.MULTILINE)
 KAFKA_PROVIDER = "pulumi:providers:kafka"
 SERVICE_USERS = ("snowflake:index/serviceUser:ServiceUser",
@@ -345,15 +347,22 @@ def _loopback(ip: str) -> bool:
         return False
 
 
-@_for(CONNECTOR, CONTAINER, PROCESSOR, HQ_ENVIRONMENT, TOPIC_FORMAT)
+@_for(CONNECTOR, CONTAINER, PROCESSOR, HQ_ENVIRONMENT, TOPIC_FORMAT, *METABASE_RESOURCES)
 @_production_only
 def _production_no_plaintext_endpoint(args: ResourceValidationArgs,
                                       report: ReportViolation) -> None:
     """Mandatory in production, not applied elsewhere: patient vitals, device passwords and
     HQ logins cross the network there. A container publishes beyond loopback only ports that
     speak TLS; connectors reach MQTT over ssl:// and Connect over https://; HQ's API is
-    reached over https://."""
+    reached over https://, and so is Metabase's, where the program signs in as its admin and
+    hands it the REPORTING key."""
     props = args.props
+    if args.resource_type in METABASE_RESOURCES:
+        url = str(props.get("url") or "")
+        if url.startswith("http://") and not _loopback(_host(url)):
+            report(f"{args.name}: Metabase is reached at {url} with its admin login and the "
+                   "Snowflake key; production Metabase must be https:// (metabaseHttps).")
+        return
     if args.resource_type == CONTAINER:
         tls = _tls_ports(props)
         for port in props.get("ports") or []:
@@ -449,8 +458,8 @@ POLICIES = [
             MANDATORY, _production_kafka_tls),
     _policy("prod-no-plaintext-endpoint",
             "Production carries no plaintext MQTT or HTTP endpoint on a non-loopback address: "
-            "published container ports speak TLS, connectors use ssl:// and https://, HQ is "
-            "reached over https://.",
+            "published container ports speak TLS, connectors use ssl:// and https://, HQ and "
+            "Metabase are reached over https://.",
             MANDATORY, _production_no_plaintext_endpoint),
     _policy("connector-tolerated-errors-kept",
             "A connector that skips records it cannot convert (errors.tolerance all) is a sink "

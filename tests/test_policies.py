@@ -246,6 +246,10 @@ CASES = [
      _args("pulumi-python:dynamic/lenses:Processor", {"hq_url": "https://hq:9991"}),
      _args("pulumi-python:dynamic/lenses:Environment", {"hq_url": "http://hq:9991"}),
      "production HQ must be https://"),
+    ("prod-no-plaintext-endpoint",
+     _args("pulumi-python:dynamic/metabase:Database", {"url": "https://metabase:3443"}),
+     _args("pulumi-python:dynamic/metabase:Setup", {"url": "http://metabase.example.org:3000"}),
+     "production Metabase must be https://"),
 ]
 
 
