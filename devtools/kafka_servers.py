@@ -163,8 +163,25 @@ class Record:
     headers: dict[str, bytes]
 
 
+class _Server:
+    """A JVM server process: `stop` ends it as `docker stop` does (SIGTERM, then SIGKILL
+    after 30 s); `kill` ends it as a crash does (SIGKILL: nothing flushed, nobody told)."""
+
+    process: subprocess.Popen | None
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
 @dataclass
-class Kafka:
+class Kafka(_Server):
     """One broker that is also its own KRaft controller (static quorum), data in `root`."""
 
     root: Path
@@ -315,24 +332,9 @@ class Kafka:
               f"Kafka on {self.bootstrap} did not answer TopicCommand --list", lambda: self.log)
         return self
 
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL: the broker ends without flushing or telling anyone, as a crash does."""
-        _kill(self.process)
-        self.process = None
-
-
-def _kill(process: subprocess.Popen | None) -> None:
-    if process and process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-
 
 @dataclass
-class ConnectWorker:
+class ConnectWorker(_Server):
     """A distributed-mode Connect worker with `plugins` on its plugin.path (fast-data-dev has
     the Snowflake jar on its plugin path the same way) and Kafka's own connect-file on its
     classpath."""
@@ -446,11 +448,3 @@ class ConnectWorker:
               "on a fast machine, up to a few minutes on a slow one)", lambda: self.log)
         return self
 
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL: the worker leaves its group without a word, as a crashed host does."""
-        _kill(self.process)
-        self.process = None

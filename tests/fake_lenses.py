@@ -70,6 +70,8 @@ from typing import Any
 
 import pytest
 
+from tests.fake_server import FakeServer
+
 __all__ = ["FakeLenses", "Recorded", "lenses_fixture"]
 
 _STREAMS = re.compile(
@@ -96,7 +98,7 @@ class Recorded:
 
 
 @dataclass
-class FakeLenses:
+class FakeLenses(FakeServer):
     username: str = "admin"
     password: str = "hq-Pa55word!"
     environments: tuple[str, ...] = ("dev",)
@@ -124,19 +126,7 @@ class FakeLenses:
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        server.handle_error = lambda *_: None  # type: ignore[method-assign]  # clients that timed out
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        self.serve(_Handler)
 
     # --- what the tests look at, and changes made in the Lenses UI ---------------------------
 

@@ -84,6 +84,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.fake_server import FakeServer
+
 __all__ = ["FakeMetabase", "Recorded", "metabase_fixture"]
 
 PROTECTED = "**MetabasePass**"
@@ -150,7 +152,7 @@ def _blank(value: Any) -> bool:
 
 
 @dataclass
-class FakeMetabase:
+class FakeMetabase(FakeServer):
     startup_checks: int = 0
     """The first N calls to /api/health answer `startup_status`; until then every other /api/
     route answers 503 too."""
@@ -187,19 +189,7 @@ class FakeMetabase:
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
-        server.handle_error = lambda *_: None  # type: ignore[method-assign]  # clients that timed out
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True).start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
+        self.serve(_Handler)
 
     # --- what the tests look at, and changes made in the Metabase UI -------------------------
 
