@@ -187,6 +187,12 @@ class StreamConnectorsArgs:
     after: tuple[pulumi.Resource, ...] = ()
     """What every connector waits for (the topics); a component's own depends_on does not
     reach its children."""
+    mqtt_source_tasks: int = 1
+    """The MQTT source's tasks.max (mqttSourceTasks); above 1 they share the subscriptions."""
+    source_after: tuple[pulumi.Resource, ...] = ()
+    """What the MQTT source(s) wait for besides `after`: the broker they read (MqttBroker, whose
+    container is created only once its healthcheck passes), so that a source never starts
+    against a broker still coming up, as it could in prod with Mosquitto on its own host."""
 
     @classmethod
     def for_stack(cls, settings: Settings, mqtt: MqttBroker, kafka: KafkaCluster,
@@ -219,6 +225,8 @@ class StreamConnectorsArgs:
             mqtt_ca_pem=mqtt.ca_certificate,
             mqtt_tls_dir=tls_dir,
             after=after,
+            mqtt_source_tasks=k.mqtt_source_tasks,
+            source_after=(mqtt,),
         )
 
 
@@ -244,12 +252,13 @@ class StreamConnectors(pulumi.ComponentResource):
         source_configs = mqtt_source_configs(
             args.mqtt_source, MQTT_SOURCE_NAME, args.mqtt_url, args.mqtt_username,
             args.mqtt_password, args.client_id, args.mqtt_ca_pem, args.mqtt_tls_dir,
-            dead_letter_topic=args.source_dead_letter_topic)
+            dead_letter_topic=args.source_dead_letter_topic, tasks=args.mqtt_source_tasks)
         connectors = [
             Connector(
                 f"{name}-{role}",
                 ConnectorArgs(args.connect_url, str(config["name"]), config),
-                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+                pulumi.ResourceOptions(parent=self,
+                                       depends_on=[*args.after, *args.source_after]),
             )
             for role, config in source_configs.items()
         ]

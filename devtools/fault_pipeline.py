@@ -94,6 +94,19 @@ class Pipeline:
         raise AssertionError(f"no worker of {[w.worker_id for w in among]} runs the task: "
                              f"{status}")
 
+    def task_placement(self, tasks: int, timeout: float = 120) -> dict[int, str]:
+        """Task id -> the worker running it, once all `tasks` of the source are RUNNING."""
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            code, status = self.workers[0].get(f"/connectors/{self.name}/status")
+            running = [t for t in status.get("tasks", []) if t["state"] == "RUNNING"] if (
+                code == 200) else []
+            if len(running) == tasks == len(status["tasks"]):
+                return {t["id"]: t["worker_id"] for t in running}
+            time.sleep(0.5)
+        raise AssertionError(f"{self.name}: not {tasks} RUNNING tasks: {status}")
+
     def publisher(self) -> CountingPublisher:
         device = (self.own.outputs["mqttDeviceUsername"][0],
                   self.own.outputs["mqttDevicePassword"][0])

@@ -58,9 +58,11 @@ def test_mqtt_source_reads_both_topics_with_qos1_keyed_by_device(run) -> None:
     assert config["connect.mqtt.service.quality"] == "1"
     assert config["connect.mqtt.clean"] == "false"
     assert config["connect.mqtt.client.id"] == f"health-pipeline-{run.stack}-mqtt-source"
-    # One statement per topic, separated by ";" as Stream Reactor's docs say.
+    # One statement per topic, separated by ";" as Stream Reactor's docs say; prod's three
+    # tasks share each subscription.
+    shared = {"dev": "{}", "prod": "'$share/health-pipeline-prod-mqtt-source/{}'"}[run.stack]
     assert config["connect.mqtt.kcql"].split(";") == [
-        f"INSERT INTO device_data SELECT * FROM {topic} WITHCONVERTER="
+        f"INSERT INTO device_data SELECT * FROM {shared.format(topic)} WITHCONVERTER="
         "`io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter` "
         "WITHKEY(deviceId)"
         for topic in ("health/device_data", "health/health_data")
@@ -103,8 +105,12 @@ def test_external_workers_read_the_files_where_their_operator_put_them(prod) -> 
     assert secret and value.startswith("-----BEGIN RSA PRIVATE KEY-----")
 
 
-def _source_with(stack: str, implementation: str) -> tuple[ProgramRun, dict[str, str]]:
-    other = run_program(stack, {f"{PROJECT}:kafkaMqttSource": implementation})
+def _source_with(stack: str, implementation: str,
+                 tasks: int | None = None) -> tuple[ProgramRun, dict[str, str]]:
+    overrides: dict[str, object] = {f"{PROJECT}:kafkaMqttSource": implementation}
+    if tasks is not None:
+        overrides[f"{PROJECT}:mqttSourceTasks"] = tasks
+    other = run_program(stack, overrides)
     source = _connector(other, "mqtt-source")
     assert source.secret("config"), "the config holds the MQTT password"
     return other, source.get("config")
@@ -114,7 +120,7 @@ def test_camel_mqtt_source_is_one_connector_per_topic_into_device_data(prod) -> 
     """kafkaMqttSource=camel (external Connect only): the same broker, user and client id as
     Stream Reactor, with Camel's class and keys; the JSON bytes are the value, unchanged. Its
     kamelet's `topic` is one topic, so each topic has a connector (and client id) of its own."""
-    camel, first = _source_with("prod", "camel")
+    camel, first = _source_with("prod", "camel", tasks=1)
     second = _connector(camel, "mqtt-source-health-data").get("config")
     reference = _connector(prod, "mqtt-source").get("config")
     client_id = reference["connect.mqtt.client.id"]
@@ -153,7 +159,7 @@ def test_own_mqtt_source_is_keyed_by_device_with_a_persistent_qos1_session(run) 
     hosts = {"dev": "ssl://mosquitto:8883", "prod": "ssl://mqtt.health.internal:8883"}
     assert config == {
         "name": "health_mqtt_source",
-        "tasks.max": "1",
+        "tasks.max": {"dev": "1", "prod": "3"}[run.stack],
         "connector.class": "io.healthpipeline.connect.mqtt.MqttSourceConnector",
         "mqtt.server.uri": hosts[run.stack],
         "mqtt.ssl.ca.pem": own.outputs["mqttCaCertificate"][0],
@@ -316,3 +322,74 @@ def test_every_credential_a_connector_config_holds_is_kept_secret_on_its_own() -
         credentials = {key for key in config if CREDENTIAL_CONFIG.search(key)}
         assert credentials, config["connector.class"]
         assert credentials <= set(SECRET_CONFIG_KEYS), config["connector.class"]
+
+
+def test_mqtt_sources_start_only_after_the_broker_is_healthy(run) -> None:
+    """Every MQTT source waits for the broker's container, which Pulumi creates only once its
+    healthcheck passes (wait), so in prod, with Mosquitto on a host of its own, no source
+    starts against a broker still coming up."""
+    broker = run.one("docker:index/container:Container", "mqtt-mosquitto")
+    assert broker.get("wait") is True, "the broker's container is not waited for"
+    sources = [r for r in run.of_type(CONNECTOR) if "mqtt-source" in r.name]
+    assert sources
+    for source in sources:
+        assert broker.urn in source.dependencies, source.name
+    assert broker.urn not in _connector(run, "snowflake-sink").dependencies
+
+
+def test_mqtt_source_tasks_are_one_in_dev_and_three_in_prod(run) -> None:
+    config = _connector(run, "mqtt-source").get("config")
+    assert config["tasks.max"] == {"dev": "1", "prod": "3"}[run.stack]
+
+
+def test_stream_reactor_shares_each_kcql_source_among_its_tasks(prod) -> None:
+    """Prod's three tasks: every KCQL source is the shared subscription in single quotes (its
+    docs), replicated to every task (connect.mqtt.share.replicate) so that each task joins
+    the group for both topics; the group is the client id, Stream Reactor suffixes it per
+    task."""
+    config = _connector(prod, "mqtt-source").get("config")
+    group = config["connect.mqtt.client.id"]
+    assert config["connect.mqtt.kcql"].split(";") == [
+        f"INSERT INTO device_data SELECT * FROM '$share/{group}/{topic}' WITHCONVERTER="
+        "`io.lenses.streamreactor.connect.converters.source.JsonSimpleConverter` "
+        "WITHKEY(deviceId)"
+        for topic in MQTT_TOPICS]
+    assert config["connect.mqtt.share.replicate"] == "true"
+    assert config["tasks.max"] == "3"
+
+
+def test_one_stream_reactor_task_subscribes_to_the_topics_themselves(dev) -> None:
+    config = _connector(dev, "mqtt-source").get("config")
+    assert "$share" not in config["connect.mqtt.kcql"]
+    assert "connect.mqtt.share.replicate" not in config
+    assert [s.split(" FROM ")[1].split(" ")[0] for s in config["connect.mqtt.kcql"].split(";")
+            ] == list(MQTT_TOPICS)
+
+
+def test_own_mqtt_source_gets_tasks_max_and_leaves_sharing_to_the_connector() -> None:
+    """The connector derives each task's client id and $share subscriptions from tasks.max;
+    the rest of the config is the same as with one task (no share key: the group defaults to
+    the client id)."""
+    def render(tasks: int) -> dict:
+        return mqtt_source_configs(MqttSource.HEALTH_PIPELINE, "src", "ssl://broker:8883", "u",
+                                   "p", "stack-mqtt-source", tasks=tasks)["mqtt-source"]
+
+    one, three = render(1), render(3)
+    assert (one["tasks.max"], three["tasks.max"]) == ("1", "3")
+    assert {k: v for k, v in three.items() if k != "tasks.max"} == {
+        k: v for k, v in one.items() if k != "tasks.max"}
+    assert three["mqtt.topics"] == ",".join(MQTT_TOPICS)
+    assert three["mqtt.client.id"] == "stack-mqtt-source"
+
+
+def test_camel_mqtt_source_refuses_more_than_one_task() -> None:
+    with pytest.raises(ValueError, match=r"tasks: the camel MQTT source cannot share its "
+                                         r"subscriptions among 2 tasks .*same MQTT client id"):
+        mqtt_source_configs(MqttSource.CAMEL, "src", "ssl://broker:8883", "u", "p", "id",
+                            tasks=2)
+
+
+def test_a_share_group_must_be_one_topic_level() -> None:
+    with pytest.raises(ValueError, match="client_id: a/b names the MQTT share group"):
+        mqtt_source_configs(MqttSource.STREAM_REACTOR, "src", "ssl://broker:8883", "u", "p",
+                            "a/b", tasks=2)

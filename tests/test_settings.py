@@ -166,6 +166,13 @@ BAD_INPUTS = [
     pytest.param("dev", {"kafkaMqttSource": "camel"}, "kafkaMqttSource", "'camel'",
                  "camel needs a Connect cluster with Camel's MQTT 5 source installed",
                  id="camel-source-on-fast-data-dev"),
+    pytest.param("prod", {"kafkaMqttSource": "camel"}, "mqttSourceTasks", "'3'",
+                 "must be 1 with kafkaMqttSource camel: Camel's connector gives every task the "
+                 "same config", id="camel-with-shared-tasks"),
+    pytest.param("dev", {"mqttSourceTasks": 0}, "mqttSourceTasks", "'0'",
+                 "must be a whole number from 1 to 32", id="no-mqtt-source-task"),
+    pytest.param("prod", {"mqttSourceTasks": 33}, "mqttSourceTasks", "'33'",
+                 "must be a whole number from 1 to 32", id="too-many-mqtt-source-tasks"),
     pytest.param("prod", {"kafkaMode": "cloud"}, "kafkaMode", "'cloud'",
                  "must be one of: container, external", id="unknown-mode-adds-no-other-error"),
     pytest.param("dev", {"postgresSslMode": "verify-full"}, "postgresSslMode",

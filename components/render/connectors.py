@@ -64,6 +64,7 @@ def mqtt_source_configs(
     tls_dir: str | None = None,
     topics: Sequence[str] = MQTT_TOPICS,
     dead_letter_topic: str | None = None,
+    tasks: int = 1,
 ) -> dict[str, dict[str, str | V]]:
     """The MQTT source that copies every topic in `topics` into device_data, for the chosen
     implementation, as role -> connector config. Stream Reactor's (one KCQL statement per
@@ -81,9 +82,25 @@ def mqtt_source_configs(
     JSON, or no deviceId) to a topic of its own, as published, its records' values then being
     bytes (ByteArrayConverter); Stream Reactor and Camel have no such routing (see
     _stream_reactor_source and _camel_source), and Kafka Connect has no dead-letter queue for
-    source connectors."""
+    source connectors.
+
+    `tasks` (mqttSourceTasks) is tasks.max. Above 1 the tasks share the subscriptions: each
+    joins the MQTT share group named after `client_id` with a client id and persistent session
+    of its own, so that the broker gives each message to one task (this project's connector
+    and Stream Reactor's; see their functions). Camel's cannot: it gives every task the same
+    config, hence the same client id. With 1, each config is exactly what it was before the
+    setting existed, so an existing session is kept."""
     if not topics or len(set(topics)) != len(topics):
         raise ValueError(f"topics: one or more distinct MQTT topics, not {list(topics)}")
+    if tasks < 1:
+        raise ValueError(f"tasks: at least 1, not {tasks}")
+    if tasks > 1 and kind is MqttSource.CAMEL:
+        raise ValueError(f"tasks: the camel MQTT source cannot share its subscriptions among "
+                         f"{tasks} tasks (CamelSourceConnector gives every task the same config, "
+                         "so the same MQTT client id); only 1")
+    if tasks > 1 and any(c in client_id for c in "/+#"):
+        raise ValueError(f"client_id: {client_id} names the MQTT share group, which must be one "
+                         "topic level (no '/', '+' or '#')")
     if dead_letter_topic and kind is not MqttSource.HEALTH_PIPELINE:
         raise ValueError(f"dead_letter_topic: the {kind.value} MQTT source has no dead-letter "
                          "routing; only health-pipeline's has")
@@ -102,7 +119,7 @@ def mqtt_source_configs(
     def config(connector: str, keys: dict[str, str | V]) -> dict[str, str | V]:
         return {
             "name": connector,
-            "tasks.max": "1",
+            "tasks.max": str(tasks),
             **keys,
             **tls,
             **dead_letters,
@@ -114,7 +131,7 @@ def mqtt_source_configs(
     url = paho_url(mqtt_url)
     if kind is MqttSource.STREAM_REACTOR:
         return {"mqtt-source": config(name, _stream_reactor_source(url, username, password,
-                                                                   client_id, topics))}
+                                                                   client_id, topics, tasks))}
     if kind is MqttSource.HEALTH_PIPELINE:
         return {"mqtt-source": config(name, _health_pipeline_source(url, username, password,
                                                                     client_id, topics))}
@@ -131,7 +148,8 @@ def mqtt_source_configs(
 
 
 def _stream_reactor_source(
-    mqtt_url: str, username: V, password: V, client_id: str, topics: Sequence[str]
+    mqtt_url: str, username: V, password: V, client_id: str, topics: Sequence[str],
+    tasks: int = 1,
 ) -> dict[str, str | V]:
     """Stream Reactor: a persistent session (clean=false) so the broker keeps messages while
     the connector restarts; JSON parsed into a struct, written as JSON, keyed by deviceId. One
@@ -142,12 +160,34 @@ def _stream_reactor_source(
     MqttSource.schema.json): false, its default, swallows the error "BUT the message is lost";
     true fails the task, which stops every device's readings for one bad payload. Stated here
     as false so that a reviewer sees the choice; health-pipeline's source keeps such payloads
-    instead."""
+    instead.
+
+    With `tasks` above 1, each source is the shared subscription '$share/<client_id>/<topic>'
+    (its docs: "The connector supports wildcard and shared subscriptions, but the KCQL command
+    must be placed inside single quotes"; its grammar takes a quoted topic, and
+    Kcql.unescape drops the quotes) and connect.mqtt.share.replicate=true ("Replicate the
+    shared subscriptions to all tasks instead of distributing them",
+    MqttConfigConstants): MqttSourceConnector.taskConfigs then gives every task every
+    statement and the client id `<client_id>-<i>`; without it the statements would be dealt
+    out, one topic per task. It matches a message to its statement with the $share/<group>/
+    prefix removed (MqttManager.compareTopic).
+
+    Recovery, as far as its source shows (MqttClientConnectionFn, MqttManager): paho's
+    automatic reconnect is always on for a lost connection (paho's own backoff, 1 s doubling
+    to 128 s; no key sets it), and connect.mqtt.hosts may list several brokers. A broker
+    unreachable when a task starts fails the task (MqttManager connects once in its
+    constructor) until someone restarts it; no key changes that. connect.mqtt.timeout and
+    connect.mqtt.keep.alive are documented as milliseconds but handed to paho, which reads
+    seconds, so their defaults (3000, 5000) are left alone rather than guessed at."""
+    def source(topic: str) -> str:
+        return f"'$share/{client_id}/{topic}'" if tasks > 1 else topic
+
     kcql = ";".join(
-        f"INSERT INTO {DEVICE_TOPIC} SELECT * FROM {topic} "
+        f"INSERT INTO {DEVICE_TOPIC} SELECT * FROM {source(topic)} "
         f"WITHCONVERTER=`{JSON_SOURCE_CONVERTER}` WITHKEY(deviceId)"
         for topic in topics
     )
+    shared = {"connect.mqtt.share.replicate": "true"} if tasks > 1 else {}
     return {
         "connector.class": MQTT_SOURCE_CLASS,
         "connect.mqtt.hosts": mqtt_url,
@@ -158,6 +198,7 @@ def _stream_reactor_source(
         "connect.mqtt.clean": "false",
         "connect.mqtt.kcql": kcql,
         "connect.mqtt.converter.throw.on.error": "false",
+        **shared,
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",
     }
@@ -198,7 +239,11 @@ def _health_pipeline_source(
     """This project's connector (connectors/mqtt-source): one persistent session subscribed
     to every topic (`mqtt.topics`, comma-separated), QoS 1, each message acknowledged to the
     broker only after Kafka has it; the JSON text as the value, keyed by its deviceId, the
-    topic it arrived on in the record's `mqtt.topic` header."""
+    topic it arrived on in the record's `mqtt.topic` header. With tasks.max above 1 the
+    connector itself gives task i the client id `<client_id>-<i>` and the subscriptions
+    `$share/<mqtt.share.group>/<topic>` (the group defaults to the client id, so nothing more
+    is rendered); a broker it cannot reach at start is retried with its own bounded backoff
+    (mqtt.reconnect.backoff.*, defaults kept)."""
     if any("," in topic for topic in topics):
         raise ValueError(f"topics: mqtt.topics is comma-separated; {list(topics)} has a comma")
     return {

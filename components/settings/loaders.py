@@ -175,6 +175,11 @@ def _load_brought_tls(r: Reader, service: str) -> BroughtTls | None:
     return BroughtTls(pems[cert_key], key, pems[ca_key])
 
 
+MAX_MQTT_SOURCE_TASKS = 32
+"""More MQTT source tasks are likelier a typo than a plan: each keeps a persistent session on
+the broker, which outlives the task when the count is lowered."""
+
+
 def _load_kafka(r: Reader, docker_host: str) -> KafkaSettings:
     mode = r.mode("kafkaMode", [Mode.CONTAINER, Mode.EXTERNAL])
     external = mode is Mode.EXTERNAL
@@ -203,6 +208,13 @@ def _load_kafka(r: Reader, docker_host: str) -> KafkaSettings:
         r.fail("kafkaMqttSource", mqtt_source.value,
                "camel needs a Connect cluster with Camel's MQTT 5 source installed "
                "(kafkaMode external); fast-data-dev runs stream-reactor or health-pipeline")
+    mqtt_source_tasks = r.integer("mqttSourceTasks", 1, MAX_MQTT_SOURCE_TASKS)
+    if mqtt_source is MqttSource.CAMEL and mqtt_source_tasks > 1:
+        r.fail("mqttSourceTasks", mqtt_source_tasks,
+               "must be 1 with kafkaMqttSource camel: Camel's connector gives every task the "
+               "same config (CamelSourceConnector.taskConfigs), so its tasks would connect with "
+               "one MQTT client id and the broker would keep disconnecting one for another; "
+               "use health-pipeline or stream-reactor to share the subscriptions among tasks")
     snowflake_jar, mqtt_source_jars = _load_plugin_jars(r, mode, mqtt_source)
     broker_count = r.integer("kafkaBrokerCount", 1, 1000)
     if mode is Mode.CONTAINER and "kafkaMode" not in r.failed and broker_count != 1:
@@ -218,6 +230,7 @@ def _load_kafka(r: Reader, docker_host: str) -> KafkaSettings:
         running_sample_data=r.boolean("kafkaRunningSampleData"),
         run_tests=r.boolean("kafkaRunTests"),
         mqtt_source=mqtt_source,
+        mqtt_source_tasks=mqtt_source_tasks,
         connect_mqtt_tls_dir=r.text(
             "kafkaConnectMqttTlsDir",
             lambda v: None if v.startswith("/") else "must be an absolute path on the workers"),

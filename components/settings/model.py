@@ -167,6 +167,9 @@ class KafkaSettings:
     running_sample_data: bool
     run_tests: bool
     mqtt_source: MqttSource
+    mqtt_source_tasks: int
+    """The MQTT source's tasks.max (mqttSourceTasks): above 1, its tasks share the MQTT
+    subscriptions ($share/<group>/<topic>); always 1 with camel."""
     connect_mqtt_tls_dir: str
     """External Connect with Stream Reactor: where its workers hold the MQTT TLS files."""
     snowflake_jar: ConnectorJar | None

@@ -13,10 +13,15 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """What the fault tests counted (tests/contract/test_faults.py)."""
+    """What the fault and shared-task tests counted (test_faults.py, test_shared_tasks.py)."""
     from tests.contract.test_faults import REPORTS
+    from tests.contract.test_shared_tasks import REPORTS as SHARED
 
     if REPORTS:
         terminalreporter.section("faults: acknowledged to devices vs in device_data")
         for line in REPORTS:
+            terminalreporter.write_line(line)
+    if SHARED:
+        terminalreporter.section("shared MQTT subscriptions: messages per task")
+        for line in SHARED:
             terminalreporter.write_line(line)

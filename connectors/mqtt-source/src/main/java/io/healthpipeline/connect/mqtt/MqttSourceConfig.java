@@ -38,6 +38,13 @@ public final class MqttSourceConfig extends AbstractConfig {
   public static final String MAX_BATCH = "max.batch.size";
   public static final String POLL_TIMEOUT = "poll.timeout.ms";
   public static final String SSL_CA_PEM = "mqtt.ssl.ca.pem";
+  public static final String SHARE_GROUP = "mqtt.share.group";
+  public static final String BACKOFF_INITIAL = "mqtt.reconnect.backoff.initial.ms";
+  public static final String BACKOFF_MAX = "mqtt.reconnect.backoff.max.ms";
+  /** Set by the connector in each task's config when tasks.max is above 1, never by a user. */
+  static final String TASK_INDEX = "mqtt.task.index";
+  static final String TASK_COUNT = "mqtt.task.count";
+  static final String SHARE_PREFIX = "$share/";
   /** Named as Kafka Connect names a sink's dead-letter topic; Connect has none for sources. */
   public static final String DEAD_LETTER_TOPIC = "errors.deadletterqueue.topic.name";
   static final String VALUE_CONVERTER = "value.converter";
@@ -72,6 +79,15 @@ public final class MqttSourceConfig extends AbstractConfig {
     if (!uri.matches(SCHEMES + "://[^:/\\s]+:\\d+")) {
       throw new ConfigException(name, value, "must be tcp:// or mqtt:// (plain), or ssl:// or "
           + "mqtts:// (TLS), followed by host:port");
+    }
+  };
+
+  /** An MQTT share name: one topic level, no wildcard (MQTT 5.0, 4.8.2); empty: derived. */
+  private static final ConfigDef.Validator SHARE_NAME = (name, value) -> {
+    String group = value == null ? "" : value.toString();
+    if (group.contains("/") || group.contains("+") || group.contains("#")) {
+      throw new ConfigException(name, value, "must not contain '/', '+' or '#' (an MQTT share "
+          + "name is one topic level)");
     }
   };
 
@@ -115,7 +131,26 @@ public final class MqttSourceConfig extends AbstractConfig {
               + "mqtt.message.id and mqtt.qos, and acknowledged to the broker once Kafka has "
               + "it, as every record is. Every record's value is then the payload's bytes, so "
               + "it needs " + VALUE_CONVERTER + "=" + BYTE_ARRAY_CONVERTER + ". Empty: such "
-              + "a payload goes to " + KAFKA_TOPIC + " without a key, as UTF-8 text.");
+              + "a payload goes to " + KAFKA_TOPIC + " without a key, as UTF-8 text.")
+      .define(SHARE_GROUP, Type.STRING, "", SHARE_NAME, Importance.MEDIUM,
+          "With tasks.max above 1: the MQTT share group the tasks join, each subscribing to "
+              + "$share/<group>/<filter> for every filter of " + TOPICS + " with the client id "
+              + "<" + CLIENT_ID + ">-<task index>, so that the broker gives each message to one "
+              + "task. Empty: " + CLIENT_ID + " itself. Unused with one task, which subscribes to "
+              + "the filters themselves as " + CLIENT_ID + ".")
+      .define(BACKOFF_INITIAL, Type.LONG, 1_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+          "Milliseconds before the task tries again to reach a broker it could not reach when "
+              + "it started (refused or timed out connection); doubled after each failure up to "
+              + BACKOFF_MAX + ". The task stays RUNNING meanwhile and logs each attempt. A "
+              + "broker that refuses the login, or a certificate the CA did not sign, fails the "
+              + "task at once: no retry fixes those.")
+      .define(BACKOFF_MAX, Type.LONG, 60_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
+          "The longest wait between two attempts to reach the broker, at start and after a "
+              + "lost connection (paho's automatic reconnect, which starts at 1 s and doubles).")
+      .define(TASK_INDEX, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.LOW,
+          "Set by the connector for each task when tasks.max is above 1; never set it.")
+      .define(TASK_COUNT, Type.INT, 1, ConfigDef.Range.atLeast(1), Importance.LOW,
+          "Set by the connector for each task when tasks.max is above 1; never set it.");
 
   private final SSLSocketFactory socketFactory;
 
@@ -131,6 +166,56 @@ public final class MqttSourceConfig extends AbstractConfig {
     if (problem != null) {
       throw new ConfigException(DEAD_LETTER_TOPIC, getString(DEAD_LETTER_TOPIC), problem);
     }
+    if (getLong(BACKOFF_MAX) < getLong(BACKOFF_INITIAL)) {
+      throw new ConfigException(BACKOFF_MAX, getLong(BACKOFF_MAX), "must be at least "
+          + BACKOFF_INITIAL + " (" + getLong(BACKOFF_INITIAL) + ")");
+    }
+  }
+
+  /**
+   * What is wrong with sharing the subscriptions among `tasks` tasks, or null: the connector
+   * adds the $share prefix itself, and the derived group name must be a valid share name.
+   */
+  static String sharingProblem(Map<String, String> props, int tasks) {
+    if (tasks <= 1) {
+      return null;
+    }
+    for (String filter : props.getOrDefault(TOPICS, "").split(",")) {
+      if (filter.trim().startsWith(SHARE_PREFIX)) {
+        return TOPICS + " must name the filters themselves (" + filter.trim() + " is already "
+            + "shared): with tasks.max " + tasks + " each task subscribes to "
+            + SHARE_PREFIX + "<" + SHARE_GROUP + ">/<filter>";
+      }
+    }
+    String group = props.getOrDefault(SHARE_GROUP, "").trim();
+    String derived = group.isEmpty() ? props.getOrDefault(CLIENT_ID, "").trim() : group;
+    if (derived.contains("/") || derived.contains("+") || derived.contains("#")) {
+      return "the share group is " + CLIENT_ID + " (" + derived + "), which contains '/', '+' "
+          + "or '#'; set " + SHARE_GROUP + " to one topic level";
+    }
+    return null;
+  }
+
+  /** How many tasks share the subscriptions (1: this task subscribes alone, as always). */
+  public int taskCount() {
+    return getInt(TASK_COUNT);
+  }
+
+  /** This task's MQTT client id: the configured one, suffixed by the task index if shared. */
+  public String clientId() {
+    String base = getString(CLIENT_ID);
+    return taskCount() > 1 ? base + "-" + getInt(TASK_INDEX) : base;
+  }
+
+  /** The filters this task subscribes to: as configured, or in the share group if shared. */
+  public List<String> subscriptions() {
+    List<String> filters = getList(TOPICS);
+    if (taskCount() <= 1) {
+      return List.copyOf(filters);
+    }
+    String group = getString(SHARE_GROUP).trim();
+    String name = group.isEmpty() ? getString(CLIENT_ID).trim() : group;
+    return filters.stream().map(filter -> SHARE_PREFIX + name + "/" + filter).toList();
   }
 
   /**

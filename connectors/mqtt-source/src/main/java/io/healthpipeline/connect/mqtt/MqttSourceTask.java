@@ -13,10 +13,13 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import javax.net.ssl.SSLPeerUnverifiedException;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.connect.data.Schema;
 import org.apache.kafka.connect.errors.ConnectException;
@@ -47,6 +50,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>With a dead-letter topic, a payload that cannot be keyed becomes a record of that topic
  * instead, acknowledged the same way: none is failed on, dropped or lost.
+ *
+ * <p>With tasks.max above 1 this task is one member of an MQTT share group (see
+ * {@link MqttSourceConfig#subscriptions}), its records carrying its client id in the
+ * `mqtt.client.id` header and its own source partition.
+ *
+ * <p>A broker it cannot reach when it starts (refused, timed out) is tried again with a
+ * doubling, bounded backoff while the task stays RUNNING; a broker that refuses the login or
+ * a certificate the CA did not sign fails the task at once.
  */
 public final class MqttSourceTask extends SourceTask {
   private static final Logger LOG = LoggerFactory.getLogger(MqttSourceTask.class);
@@ -84,6 +95,13 @@ public final class MqttSourceTask extends SourceTask {
   private volatile long lastWarning;
   private volatile boolean stopping;
   private volatile String subscriptionRefused;
+  /** Set when a retried connection gets an answer no retry fixes; poll() fails the task. */
+  private volatile String fatal;
+  private ScheduledExecutorService retries;
+  private MqttConnectOptions options;
+  private String clientId;
+  private Map<String, String> sourcePartition;
+  private boolean shared;
   private int qos;
   private MqttSourceConfig config;
   private volatile MqttAsyncClient client;
@@ -104,7 +122,14 @@ public final class MqttSourceTask extends SourceTask {
   public void start(Map<String, String> props) {
     config = new MqttSourceConfig(props);
     uri = config.pahoUri();
-    filters = List.copyOf(config.getList(MqttSourceConfig.TOPICS));
+    filters = config.subscriptions();
+    clientId = config.clientId();
+    shared = config.taskCount() > 1;
+    // One partition per session: with shared subscriptions each task's offsets stay its own.
+    String topicList = String.join(",", config.getList(MqttSourceConfig.TOPICS));
+    sourcePartition = shared
+        ? Map.of("mqtt.topics", topicList, "mqtt.client.id", clientId)
+        : Map.of("mqtt.topics", topicList);
     kafkaTopic = config.getString(MqttSourceConfig.KAFKA_TOPIC);
     keyField = config.getString(MqttSourceConfig.KEY_FIELD);
     deadLetterTopic = config.getString(MqttSourceConfig.DEAD_LETTER_TOPIC).trim();
@@ -112,9 +137,11 @@ public final class MqttSourceTask extends SourceTask {
     pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
     qos = config.getInt(MqttSourceConfig.QOS);
 
-    MqttConnectOptions options = new MqttConnectOptions();
+    options = new MqttConnectOptions();
     options.setCleanSession(config.getBoolean(MqttSourceConfig.CLEAN_SESSION));
     options.setAutomaticReconnect(true);
+    options.setMaxReconnectDelay((int) Math.min(Integer.MAX_VALUE,
+        config.getLong(MqttSourceConfig.BACKOFF_MAX)));
     options.setConnectionTimeout(config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT));
     options.setKeepAliveInterval(config.getInt(MqttSourceConfig.KEEPALIVE));
     if (config.tls()) {
@@ -129,22 +156,100 @@ public final class MqttSourceTask extends SourceTask {
       options.setPassword(config.getPassword(MqttSourceConfig.PASSWORD).value().toCharArray());
     }
     try {
-      client = new MqttAsyncClient(uri, config.getString(MqttSourceConfig.CLIENT_ID),
-          new MemoryPersistence());
+      client = new MqttAsyncClient(uri, clientId, new MemoryPersistence());
       client.setManualAcks(true);
       // The callback comes first: a persistent session's queued messages arrive right after
       // the connection is accepted, before subscribe returns.
       client.setCallback(new Callback());
       client.connect(options).waitForCompletion();
     } catch (MqttException e) {
-      closeQuietly();
-      throw new ConnectException(describe(e), e);
+      if (!retryable(e)) {
+        closeQuietly();
+        throw new ConnectException(describe(e), e);
+      }
+      retries = Executors.newSingleThreadScheduledExecutor(runnable -> {
+        Thread thread = new Thread(runnable, "mqtt-source-connect-" + clientId);
+        thread.setDaemon(true);
+        return thread;
+      });
+      scheduleRetry(e, 1, config.getLong(MqttSourceConfig.BACKOFF_INITIAL));
+      return;
     }
+    connected();
+  }
+
+  private void connected() {
     subscribe(client);
-    LOG.info("Connected to {}, subscribing to {} (QoS {}), writing to {}", uri, filters, qos,
-        kafkaTopic);
+    LOG.info("Connected to {} as {}, subscribing to {} (QoS {}), writing to {}", uri, clientId,
+        filters, qos, kafkaTopic);
     if (!deadLetterTopic.isEmpty()) {
       LOG.info("Payloads that cannot be keyed go to {}", deadLetterTopic);
+    }
+  }
+
+  /**
+   * Whether another attempt may succeed: not after the broker refused the login, the client id
+   * or the protocol (CONNACK 1, 2, 4, 5; 3 is "server unavailable"), nor after TLS found a
+   * certificate the CA did not sign or that does not name the broker.
+   */
+  static boolean retryable(MqttException e) {
+    int code = e.getReasonCode();
+    if (code >= 1 && code <= 5) {
+      return code == MqttException.REASON_CODE_BROKER_UNAVAILABLE;
+    }
+    for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+      if (cause instanceof java.security.cert.CertificateException
+          || cause instanceof SSLPeerUnverifiedException) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private void scheduleRetry(MqttException failure, int attempt, long delayMs) {
+    LOG.warn("{}; task {} stays RUNNING and tries again in {} ms (attempt {})",
+        describe(failure), clientId, delayMs, attempt + 1);
+    long next = Math.min(delayMs * 2, config.getLong(MqttSourceConfig.BACKOFF_MAX));
+    try {
+      retries.schedule(() -> retry(attempt + 1, next), delayMs, TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.RejectedExecutionException stopped) {
+      // stop() came first
+    }
+  }
+
+  private void retry(int attempt, long nextDelayMs) {
+    MqttAsyncClient current = client;
+    if (current == null || stopping) {
+      return;
+    }
+    try {
+      current.connect(options, null, new IMqttActionListener() {
+        @Override
+        public void onSuccess(IMqttToken token) {
+          LOG.info("Reached MQTT broker {} at attempt {}", uri, attempt);
+          connected();
+        }
+
+        @Override
+        public void onFailure(IMqttToken token, Throwable error) {
+          onRetryFailure(error, attempt, nextDelayMs);
+        }
+      });
+    } catch (MqttException e) {
+      onRetryFailure(e, attempt, nextDelayMs);
+    }
+  }
+
+  private void onRetryFailure(Throwable error, int attempt, long nextDelayMs) {
+    if (stopping) {
+      return;
+    }
+    MqttException e = error instanceof MqttException m ? m : new MqttException(error);
+    if (retryable(e)) {
+      scheduleRetry(e, attempt, nextDelayMs);
+    } else {
+      fatal = describe(e);
+      LOG.error("{}; the task fails", fatal);
     }
   }
 
@@ -242,6 +347,9 @@ public final class MqttSourceTask extends SourceTask {
     if (subscriptionRefused != null) {
       throw new ConnectException(subscriptionRefused);
     }
+    if (fatal != null) {
+      throw new ConnectException(fatal);
+    }
     Incoming first = queue.poll(pollTimeoutMs, TimeUnit.MILLISECONDS);
     if (first == null) {
       return null;
@@ -263,11 +371,14 @@ public final class MqttSourceTask extends SourceTask {
   private SourceRecord toRecord(Incoming message) {
     ConnectHeaders headers = new ConnectHeaders();
     headers.addString("mqtt.topic", message.topic());
+    if (shared) {
+      headers.addString("mqtt.client.id", clientId);
+    }
     if (!deadLetterTopic.isEmpty()) {
       return routed(message, headers);
     }
     return new SourceRecord(
-        Map.of("mqtt.topics", String.join(",", filters)),
+        sourcePartition,
         Map.of("count", count.incrementAndGet()),
         kafkaTopic, null,
         Schema.OPTIONAL_STRING_SCHEMA, keyOf(message.payload()),
@@ -292,7 +403,7 @@ public final class MqttSourceTask extends SourceTask {
       warnDeadLettered(verdict.reason());
     }
     return new SourceRecord(
-        Map.of("mqtt.topics", String.join(",", filters)),
+        sourcePartition,
         Map.of("count", count.incrementAndGet()),
         topic, null,
         Schema.OPTIONAL_STRING_SCHEMA, verdict.key(),
@@ -379,6 +490,9 @@ public final class MqttSourceTask extends SourceTask {
   /** Disconnects within a few seconds whatever state paho is in; never throws. */
   private void closeQuietly() {
     stopping = true;
+    if (retries != null) {
+      retries.shutdownNow();
+    }
     MqttAsyncClient current = client;
     client = null;
     queue.clear(); // unblocks a callback waiting for room
