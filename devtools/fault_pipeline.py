@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,6 +95,30 @@ class Pipeline:
         raise AssertionError(f"no worker of {[w.worker_id for w in among]} runs the task: "
                              f"{status}")
 
+    def _send(self, method: str, path: str) -> None:
+        request = urllib.request.Request(self.workers[0].url + path,  # noqa: S310 - loopback
+                                         method=method)
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback
+            assert reply.status in (200, 202, 204), f"{method} {path}: {reply.status}"
+
+    def pause_source(self) -> None:
+        """PUT /connectors/<name>/pause (Kafka Connect's REST API): the task stays connected
+        but is no longer polled, so it acknowledges nothing more to Mosquitto, which queues
+        what devices publish for the connector's persistent session (beyond the
+        max_inflight_messages it has sent the task): a connector that does not keep up."""
+        self._send("PUT", f"/connectors/{self.name}/pause")
+        self.workers[0].task_in_state(self.name, "PAUSED", timeout=60)
+
+    def resume_source(self) -> None:
+        self._send("PUT", f"/connectors/{self.name}/resume")
+        self.workers[0].task_in_state(self.name, "RUNNING", timeout=60)
+
+    def restart_task(self) -> None:
+        """POST /connectors/<name>/tasks/0/restart: a new MQTT connection for the same
+        client id and persistent session."""
+        self._send("POST", f"/connectors/{self.name}/tasks/0/restart")
+        self.workers[0].task_in_state(self.name, "RUNNING", timeout=60)
+
     def publisher(self) -> CountingPublisher:
         device = (self.own.outputs["mqttDeviceUsername"][0],
                   self.own.outputs["mqttDevicePassword"][0])
@@ -111,16 +136,26 @@ class Pipeline:
         fault()
         thread.join(timeout=count / rate + 180)
         assert not thread.is_alive(), "the publisher did not finish"
-        acknowledged = dict(publisher.acked)
+        return self.outcome(dict(publisher.acked), count)
+
+    def outcome(self, acknowledged: dict[int, float], sent: int,
+                quiet: float | None = None) -> Outcome:
+        """What device_data holds of `acknowledged`, once it holds as many records, or two
+        minutes pass, or (with `quiet`) its count has not grown for `quiet` seconds (where
+        loss is expected, so that waiting longer shows nothing new)."""
         deadline = time.monotonic() + 120
-        while self.kafka.record_count("device_data") < len(acknowledged):
-            if time.monotonic() > deadline:
+        last, grew_at = -1, time.monotonic()
+        while (count := self.kafka.record_count("device_data")) < len(acknowledged):
+            now = time.monotonic()
+            if count != last:
+                last, grew_at = count, now
+            if now > deadline or (quiet is not None and now - grew_at > quiet):
                 break
             time.sleep(2)
         total = self.kafka.record_count("device_data")
         values = self.kafka.consume("device_data", total, timeout=120)
         received = collections.Counter(json.loads(value)["seq"] for value in values)
-        return Outcome(acknowledged, received, count)
+        return Outcome(acknowledged, received, sent)
 
 
 @contextmanager
