@@ -24,9 +24,7 @@ saving often.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +59,6 @@ FAULTS = {
 }
 
 
-SAVED = re.compile(r"Saving in-memory database to ")
-"""What Mosquitto logs (log_type information) each time it writes its persistence file."""
-
-
 @dataclass(frozen=True)
 class Persisted:
     setting: str
@@ -92,33 +86,10 @@ def paused_crash(setting: str, count: int) -> Persisted:
     with pipeline(own, "bench-fault-d", workers=1) as p:
         p.create_source()
         p.mqtt.save()  # the connector's session is on disk, as in a broker that ran a while
-        p.pause_source()
-        saves_before = len(SAVED.findall(p.mqtt.log))
-        publisher = p.publisher()
-        started = time.monotonic()
-        # As fast as the broker acknowledges (paho keeps 100 in flight).
-        thread = threading.Thread(target=publisher.run, args=(count, 1e9), daemon=True)
-        thread.start()
-        thread.join(timeout=900)
-        assert not thread.is_alive(), "the publisher did not finish"
-        acknowledged = dict(publisher.acked)
-        last_ack = max(acknowledged.values(), default=started)
-        log = p.mqtt.log
-        saves = len(SAVED.findall(log)) - saves_before
-        data = Path(p.mqtt.layout.data_dir) / "mosquitto.db"
-        saved_at = data.stat().st_mtime
-        p.mqtt.kill()
-        since_save = time.time() - saved_at
-        time.sleep(1)
-        p.mqtt.start()
-        p.resume_source()
-        # A fresh task, so what is measured is what the broker kept: the paused task's own
-        # reconnect to a restarted broker holding a long queue stalled here (the TCP
-        # connection opened, the MQTT CONNECT never reached the broker; issue 15 item 5).
-        p.restart_task()
-        outcome = p.outcome(acknowledged, count, quiet=15)
-    return Persisted(setting, outcome, len(acknowledged) / max(last_ack - started, 1e-3),
-                     saves, since_save)
+        crash = p.crash_with_a_queue(count)
+        outcome = p.outcome(crash.acknowledged, count, quiet=15)
+    return Persisted(setting, outcome, len(crash.acknowledged) / max(crash.seconds, 1e-3),
+                     crash.saves, crash.since_save)
 
 
 def persistence_table(rows: list[Persisted]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import shutil
 import tempfile
 import threading
@@ -57,6 +58,22 @@ class Outcome:
         return (f"{fault}: acknowledged {len(self.acknowledged)} of {self.sent}, in device_data "
                 f"{len(self.received)} distinct, lost {len(self.lost)}, "
                 f"duplicated {self.duplicated}")
+
+
+SAVED = re.compile(r"Saving in-memory database to ")
+"""What Mosquitto logs (log_type information) each time it writes its persistence file."""
+
+
+@dataclass(frozen=True)
+class QueueCrash:
+    acknowledged: dict[int, float]
+    """Sequence number -> when Mosquitto acknowledged it (monotonic)."""
+    seconds: float
+    """From the first publish to the last acknowledgement."""
+    saves: int
+    """Writes of the persistence file while the messages queued."""
+    since_save: float
+    """Seconds from the last write of the persistence file to the kill."""
 
 
 @dataclass
@@ -118,6 +135,32 @@ class Pipeline:
         client id and persistent session."""
         self._send("POST", f"/connectors/{self.name}/tasks/0/restart")
         self.workers[0].task_in_state(self.name, "RUNNING", timeout=60)
+
+    def crash_with_a_queue(self, count: int) -> QueueCrash:
+        """With the source paused, `count` messages as fast as Mosquitto acknowledges them (so
+        they queue for the connector's session), Mosquitto SIGKILLed right after the last
+        acknowledgement and started again, the source resumed with a new task (the paused
+        task's own reconnect to a restarted broker holding a long queue stalled in our runs:
+        its TCP connection opened, its MQTT CONNECT never reached the broker)."""
+        saves_before = len(SAVED.findall(self.mqtt.log))
+        self.pause_source()
+        publisher = self.publisher()
+        started = time.monotonic()
+        thread = threading.Thread(target=publisher.run, args=(count, 1e9), daemon=True)
+        thread.start()
+        thread.join(timeout=900)
+        assert not thread.is_alive(), "the publisher did not finish"
+        acknowledged = dict(publisher.acked)
+        seconds = max(acknowledged.values(), default=started) - started
+        saved_at = (Path(self.mqtt.layout.data_dir) / "mosquitto.db").stat().st_mtime
+        saves = len(SAVED.findall(self.mqtt.log)) - saves_before
+        self.mqtt.kill()
+        since_save = time.time() - saved_at
+        time.sleep(1)
+        self.mqtt.start()
+        self.resume_source()
+        self.restart_task()
+        return QueueCrash(acknowledged, seconds, saves, since_save)
 
     def publisher(self) -> CountingPublisher:
         device = (self.own.outputs["mqttDeviceUsername"][0],
