@@ -1,28 +1,40 @@
-"""MQTT -> device_data latency (p50/p99) and the sustained rate, on real local servers: Mosquitto
-with the dev stack's rendered password file and ACL, a KRaft broker and a Connect worker from
-the Maven jars, and the MQTT source connector from its rendered config (kafkaMqttSource=
-health-pipeline, the implementation that builds from Maven Central jars).
+"""MQTT -> device_data to the ceiling, in one run: the highest sustained QoS 1 rate with its
+p50/p99 latency for each connector configuration (tasks.max) on a Connect cluster, against the
+ceiling of Mosquitto alone with the same publishers and a plain subscriber, on real local
+servers: Mosquitto with the dev stack's rendered files, a KRaft broker, --workers Connect
+workers in one group, and this project's MQTT source from its rendered config.
 
-    .venv/bin/python bench/pipeline.py [--seconds S] [--rates 1000,2000,...] [--max-rate R]
+    .venv/bin/python bench/pipeline.py [--generator c|python] [--publishers 4] \\
+        [--tasks 1,2,4] [--workers 2] [--seconds 5] [--p99-limit-ms 250] [--rates R,...]
 
-Latency is the broker's append time of each record (its topic has message.timestamp.type=
-LogAppendTime, whole milliseconds, so a value can read up to 1 ms low) minus the moment the
-publisher handed the message to paho, on one clock. Each
-rate runs for --seconds into a topic of its own (the connector is re-pointed between steps,
-its persistent session keeps anything in between). Without --rates it runs 1,000 msg/s, then
-doubles until a rate is not sustained and bisects the last gap twice: sustained means the
-publisher kept the rate (95 %), every message arrived, and p99 stayed under --p99-limit-ms.
+Generators: `c` runs --publishers `mosquitto_pub -l` processes (Debian's mosquitto-clients),
+fed pre-generated lines at the schedule; `python` runs --publishers processes of paho-mqtt
+(the simulator's client). The broker alone is received by one `mosquitto_sub` (C) with the
+`c` generator, by one paho subscriber with `python`. Latency is from the moment a message is
+handed to its publisher to the broker's append time of its record in Kafka (topics with
+message.timestamp.type=LogAppendTime, whole milliseconds) or to mosquitto_sub's receive time
+(%U), on one clock. Each rate runs --seconds into a Kafka topic of its own (the connector is
+re-pointed between steps). Without --rates: --start-rate, doubling until a rate is not
+sustained, then bisecting the last gap twice. Sustained: the publishers kept 95 % of the rate,
+every message arrived, p99 <= --p99-limit-ms.
+
+tasks.max goes into the rendered connector config; the table says how many tasks Connect
+actually ran, since an MQTT source without shared subscriptions runs one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +44,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.connectors import ConnectorProvider
+from components.render.mosquitto import render_client_options
 from components.streams import MQTT_TOPICS
 from devtools.harness import PROJECT, run_program
-from devtools.kafka_servers import MQTT_SOURCE, MQTT_SOURCE_PLUGIN, ConnectWorker, Kafka
-from devtools.servers import Mosquitto
+from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka, mqtt_source_plugin
+from devtools.servers import Missing, Mosquitto, binary
 from simulator.vitals import make_devices
 
 TOPIC = MQTT_TOPICS[0]
@@ -62,11 +75,73 @@ class Step:
                 and self.percentile(99) <= p99_limit_ms)
 
 
-def publish(port: int, user: str, password: str, payloads: list[bytes], rate: int) -> list[float]:
-    """Publish at `rate` msg/s (QoS 1, paced against a schedule so a late message does not
-    shift the others); the wall-clock moment of each publish call; waits for every PUBACK."""
+@dataclass
+class Configuration:
+    name: str
+    tasks_asked: int | None
+    tasks_running: int | None
+    steps: list[Step]
+
+    def best(self, p99_limit_ms: float) -> Step | None:
+        good = [s for s in self.steps if s.sustained(p99_limit_ms)]
+        return max(good, key=lambda s: s.rate) if good else None
+
+
+def payloads(rate: int, count: int) -> list[bytes]:
+    devices = make_devices(50, seed=rate)
+    out = []
+    for i in range(count):
+        reading = devices[i % 50].reading()
+        reading["deviceId"] = f"{reading['deviceId']}-{i}"  # unique, to match each record
+        out.append(json.dumps(reading).encode())
+    return out
+
+
+# --- generators: each returns the wall-clock moment each payload was handed over -----------
+
+
+def c_publishers(port: int, login_dir: Path, messages: list[bytes], rate: int,
+                 publishers: int) -> list[float]:
+    """`publishers` mosquitto_pub -l processes (QoS 1, one message per stdin line), message i
+    to publisher i % publishers at start + i / rate, written in small batches."""
+    command = [binary("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+               "-t", TOPIC, "-l"]
+    env = {**os.environ, "XDG_CONFIG_HOME": str(login_dir)}
+    procs = [subprocess.Popen([*command, "-i", f"bench-pub-{n}"], stdin=subprocess.PIPE,
+                              env=env) for n in range(publishers)]
+    time.sleep(0.5)  # connected
+    sent_at = [0.0] * len(messages)
+    start = time.perf_counter()
+    i = 0
+    while i < len(messages):
+        due = min(len(messages), int((time.perf_counter() - start) * rate) + 1)
+        if due <= i:
+            time.sleep(0.001)
+            continue
+        now = time.time()
+        batches: list[list[bytes]] = [[] for _ in procs]
+        for j in range(i, due):
+            batches[j % publishers].append(messages[j])
+            sent_at[j] = now
+        for proc, batch in zip(procs, batches, strict=True):
+            if batch:
+                assert proc.stdin is not None
+                proc.stdin.write(b"\n".join(batch) + b"\n")
+                proc.stdin.flush()
+        i = due
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.close()
+    for proc in procs:
+        proc.wait(timeout=120)
+    return sent_at
+
+
+def _paho_publish(port: int, user: str, password: str, messages: list[bytes], rate: float,
+                  client_id: str) -> list[float]:
+    """One paho publisher at `rate`, paced against a schedule; waits for every PUBACK."""
     acked = threading.Semaphore(0)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-pipeline")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
     client.username_pw_set(user, password)
     client.max_inflight_messages_set(1000)
     client.on_publish = lambda *args: acked.release()
@@ -74,13 +149,13 @@ def publish(port: int, user: str, password: str, payloads: list[bytes], rate: in
     client.loop_start()
     sent_at: list[float] = []
     start = time.perf_counter()
-    for i, payload in enumerate(payloads):
+    for i, payload in enumerate(messages):
         delay = start + i / rate - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
         sent_at.append(time.time())
         client.publish(TOPIC, payload, qos=1)
-    for _ in payloads:
+    for _ in messages:
         if not acked.acquire(timeout=60):
             raise RuntimeError("the broker stopped acknowledging")
     client.loop_stop()
@@ -88,9 +163,73 @@ def publish(port: int, user: str, password: str, payloads: list[bytes], rate: in
     return sent_at
 
 
-def run_step(kafka: Kafka, connect: ConnectWorker, props: dict, mqtt_port: int,
-             device: tuple[str, str], rate: int, seconds: float, declared: dict) -> Step:
-    topic = f"bench_{rate}"
+def python_publishers(port: int, user: str, password: str, messages: list[bytes], rate: int,
+                      publishers: int) -> list[float]:
+    with ProcessPoolExecutor(max_workers=publishers) as pool:
+        parts = [pool.submit(_paho_publish, port, user, password, messages[n::publishers],
+                             rate / publishers, f"bench-pub-{n}") for n in range(publishers)]
+        times = [part.result() for part in parts]
+    sent_at = [0.0] * len(messages)
+    for n, part in enumerate(times):
+        sent_at[n::publishers] = part
+    return sent_at
+
+
+# --- receivers ----------------------------------------------------------------------------
+
+
+def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str],
+                      reader: tuple[str, str], logins: dict[str, Path], rate: int,
+                      seconds: float, publishers: int) -> Step:
+    """The same publishers, and one plain subscriber in place of the connector."""
+    count = int(rate * seconds)
+    messages = payloads(rate, count)
+    received: dict[bytes, float] = {}
+    if generator == "c":
+        sub = subprocess.Popen(
+            [binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
+             "-t", TOPIC, "-C", str(count), "-W", str(int(seconds) + 60), "-F", "%U %p"],
+            stdout=subprocess.PIPE, env={**os.environ, "XDG_CONFIG_HOME": str(logins["reader"])})
+        lines: list[bytes] = []
+        reader_thread = threading.Thread(
+            target=lambda: lines.extend(sub.stdout or []), daemon=True)
+        reader_thread.start()
+        time.sleep(1.0)  # subscribed
+        sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
+        sub.wait(timeout=seconds + 90)
+        reader_thread.join(timeout=10)
+        for line in lines:
+            stamp, payload = line.rstrip(b"\n").split(b" ", 1)
+            received[payload] = float(stamp)
+    else:
+        done = threading.Event()
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sub")
+        client.username_pw_set(*reader)
+
+        def on_message(_client, _userdata, message) -> None:
+            received[message.payload] = time.time()
+            if len(received) >= count:
+                done.set()
+
+        client.on_message = on_message
+        client.connect("127.0.0.1", broker.port)
+        client.subscribe(TOPIC, qos=1)
+        client.loop_start()
+        time.sleep(1.0)
+        sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
+        done.wait(timeout=60)
+        client.loop_stop()
+        client.disconnect()
+    published = dict(zip(messages, sent_at, strict=True))
+    latencies = [(at - published[p]) * 1000 for p, at in received.items() if p in published]
+    return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
+                len(latencies), latencies)
+
+
+def pipeline_step(generator: str, kafka: Kafka, props: dict, broker: Mosquitto,
+                  device: tuple[str, str], logins: dict[str, Path], rate: int, seconds: float,
+                  publishers: int, declared: dict, label: str) -> Step:
+    topic = f"bench_{label}_{rate}"
     done = kafka.create_topic(topic, 1, {**declared, "message.timestamp.type": "LogAppendTime"},
                               if_not_exists=True)
     if done.returncode:
@@ -98,16 +237,13 @@ def run_step(kafka: Kafka, connect: ConnectWorker, props: dict, mqtt_port: int,
     news = {**props, "config": {**props["config"], "kafka.topic": topic}}
     ConnectorProvider().update(props["name"], props, news)
     props.update(news)
-    time.sleep(3)  # the task restarts with the new topic
-    devices = make_devices(50, seed=rate)
+    time.sleep(3)  # the tasks restart with the new topic
     count = int(rate * seconds)
-    messages = []
-    for i in range(count):
-        reading = devices[i % 50].reading()
-        reading["deviceId"] = f"{reading['deviceId']}-{i}"  # unique, to match each record
-        messages.append(json.dumps(reading).encode())
-    sent_at = publish(mqtt_port, *device, messages, rate)
-    publish_seconds = sent_at[-1] - sent_at[0] if count > 1 else 1.0
+    messages = payloads(rate, count)
+    if generator == "c":
+        sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
+    else:
+        sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
     published = dict(zip(messages, sent_at, strict=True))
     lines = kafka.consume(topic, count, 30, "print.timestamp=true", "print.value=true")
     latencies = []
@@ -115,89 +251,160 @@ def run_step(kafka: Kafka, connect: ConnectWorker, props: dict, mqtt_port: int,
         stamp, value = line.split("\t", 1)
         appended = int(stamp.removeprefix("LogAppendTime:")) / 1000
         latencies.append((appended - published[value.encode()]) * 1000)
-    return Step(rate, count, publish_seconds, len(lines), latencies)
+    return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0, len(lines),
+                latencies)
+
+
+def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, max_rate: int,
+           p99_limit_ms: float, label: str) -> list[Step]:
+    """Fixed rates, or doubling from `start` until one is not sustained, then bisecting the
+    last gap twice."""
+    steps: list[Step] = []
+
+    def run(rate: int) -> bool:
+        step = measure(rate)
+        steps.append(step)
+        print(f"  {label}: {rate:>6} msg/s: published at {step.achieved:,.0f} msg/s, arrived "
+              f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.1f} ms, p99 "
+              f"{step.percentile(99):.1f} ms", file=sys.stderr, flush=True)
+        return step.sustained(p99_limit_ms)
+
+    if rates is not None:
+        for rate in rates:
+            run(rate)
+        return steps
+    good, bad, rate = 0, 0, start
+    while rate <= max_rate:
+        if not run(rate):
+            bad = rate
+            break
+        good, rate = rate, rate * 2
+    for _ in range(2 if good and bad else 0):
+        middle = (good + bad) // 2
+        if run(middle):
+            good = middle
+        else:
+            bad = middle
+    return steps
+
+
+def tasks_running(worker: ConnectWorker, name: str, timeout: float = 60) -> int:
+    deadline = time.monotonic() + timeout
+    status: object = None
+    while time.monotonic() < deadline:
+        code, status = worker.get(f"/connectors/{name}/status")
+        if code == 200 and status["tasks"] and all(t["state"] == "RUNNING"
+                                                   for t in status["tasks"]):
+            return len(status["tasks"])
+        time.sleep(0.5)
+    raise RuntimeError(f"{name}: tasks not running after {timeout} s: {status}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rates", help="comma-separated msg/s; default: 1000 and doubling")
-    parser.add_argument("--max-rate", type=int, default=64000)
-    parser.add_argument("--p99-limit-ms", type=float, default=1000)
+    parser.add_argument("--generator", choices=("c", "python"), default="c")
+    parser.add_argument("--publishers", type=int, default=4, help="publishing processes")
+    parser.add_argument("--tasks", default="1,2,4", help="tasks.max of each configuration")
+    parser.add_argument("--workers", type=int, default=2, help="Connect workers in the cluster")
+    parser.add_argument("--no-broker-alone", action="store_true",
+                        help="skip the ceiling of Mosquitto alone")
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rates", help="comma-separated msg/s; default: doubling")
+    parser.add_argument("--start-rate", type=int, default=2000)
+    parser.add_argument("--max-rate", type=int, default=128000)
+    parser.add_argument("--p99-limit-ms", type=float, default=250)
     args = parser.parse_args()
-    if not any(MQTT_SOURCE_PLUGIN.glob("mqtt-source-connector-*.jar")):
-        print(f"error: {MQTT_SOURCE_PLUGIN} is empty; run scripts/build-mqtt-source",
-              file=sys.stderr)
+    tasks = [int(t) for t in args.tasks.split(",") if t]
+    rates = [int(r) for r in args.rates.split(",")] if args.rates else None
+    try:
+        plugin = mqtt_source_plugin()
+        if args.generator == "c":
+            binary("mosquitto_pub")
+            binary("mosquitto_sub")
+    except Missing as missing:
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
     declared = run.one("kafka:index/topic:Topic", "topics-device_data").get("config")
+    device = (run.outputs["mqttDeviceUsername"][0], run.outputs["mqttDevicePassword"][0])
+    reader = (run.outputs["mqttMonitorUsername"][0], run.outputs["mqttMonitorPassword"][0])
     root = Path(tempfile.mkdtemp(prefix="health-pipeline-bench-pipeline-"))
     root.chmod(0o755)  # Mosquitto runs as its own user and must reach its directory
+    logins = {}
+    for who, (user, password) in (("device", device), ("reader", reader)):
+        # mosquitto_pub/_sub read their login from $XDG_CONFIG_HOME, off the command line.
+        folder = root / f"login-{who}"
+        folder.mkdir(mode=0o700)
+        for tool in ("mosquitto_pub", "mosquitto_sub"):
+            (folder / tool).write_text(render_client_options(user, password))
+        logins[who] = folder
     servers: list = []
+    results: list[Configuration] = []
     try:
         broker = Mosquitto.rendered_for(run, root / "mosquitto").start()
         servers.append(broker)
+        print(f"generator {args.generator} x {args.publishers}; {args.seconds:g} s per rate; "
+              f"Mosquitto :{broker.port}", file=sys.stderr, flush=True)
+        if not args.no_broker_alone:
+            # First, while no connector session exists to queue for.
+            steps = search(lambda rate: broker_alone_step(
+                args.generator, broker, device, reader, logins, rate, args.seconds,
+                args.publishers), rates, args.start_rate, args.max_rate, args.p99_limit_ms,
+                "Mosquitto alone")
+            results.append(Configuration("Mosquitto alone", None, None, steps))
         kafka = Kafka(root / "kafka").start()
         servers.append(kafka)
-        connect = ConnectWorker(root / "connect", kafka.bootstrap, plugins=(MQTT_SOURCE_PLUGIN,),
-                                expected_plugins=(MQTT_SOURCE,)).start()
-        servers.append(connect)
-        # The plain listener, as the earlier measurements: the rendered source without the
+        workers = []
+        for n in range(args.workers):
+            worker = ConnectWorker(root / f"connect-{n}", kafka.bootstrap, plugins=(plugin,),
+                                   expected_plugins=(MQTT_SOURCE,), group_id="bench-pipeline",
+                                   heap="-Xmx512m").start()
+            servers.append(worker)
+            workers.append(worker)
+        # The plain listener, as for the broker alone: the rendered source without the
         # broker's CA (which it takes only with ssl://).
         rendered = run.one("pulumi-python:dynamic/connect:Connector",
                            "connectors-mqtt-source").get("config")
-        config = {**{k: v for k, v in rendered.items() if k != "mqtt.ssl.ca.pem"},
-                  "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
-        props = {"connect_url": connect.url, "name": config["name"], "config": config,
-                 "timeout_seconds": 30}
-        ConnectorProvider().create(props)
-        device = (run.outputs["mqttDeviceUsername"][0], run.outputs["mqttDevicePassword"][0])
-        rates = ([int(r) for r in args.rates.split(",")] if args.rates else None)
-        print(f"{args.seconds:g} s per rate; Mosquitto :{broker.port}, Kafka {kafka.bootstrap}, "
-              f"Connect {connect.url}", file=sys.stderr)
-        steps: list[Step] = []
-
-        def measure(rate: int) -> bool:
-            step = run_step(kafka, connect, props, broker.port, device, rate, args.seconds,
-                            declared)
-            steps.append(step)
-            print(f"  {rate:>6} msg/s: published at {step.achieved:,.0f} msg/s, arrived "
-                  f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.1f} ms, p99 "
-                  f"{step.percentile(99):.1f} ms, max "
-                  f"{max(step.latencies_ms, default=0):.1f} ms", file=sys.stderr)
-            return step.sustained(args.p99_limit_ms)
-
-        if rates is not None:
-            for rate in rates:
-                measure(rate)
-        else:
-            # Double from 1,000 msg/s until a rate fails, then halve the gap twice.
-            good, bad, rate = 0, 0, 1000
-            while rate <= args.max_rate:
-                if not measure(rate):
-                    bad = rate
-                    break
-                good, rate = rate, rate * 2
-            for _ in range(2 if good and bad else 0):
-                middle = (good + bad) // 2
-                if measure(middle):
-                    good = middle
-                else:
-                    bad = middle
+        base = {**{k: v for k, v in rendered.items() if k != "mqtt.ssl.ca.pem"},
+                "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
+        for n in tasks:
+            config = {**base, "tasks.max": str(n)}
+            props = {"connect_url": workers[0].url, "name": config["name"], "config": config,
+                     "timeout_seconds": 60}
+            ConnectorProvider().create(props)
+            running = tasks_running(workers[0], config["name"])
+            label = f"tasks.max={n} ({running} running, {args.workers} workers)"
+            print(f"{label}", file=sys.stderr, flush=True)
+            steps = search(lambda rate, props=props, n=n: pipeline_step(
+                args.generator, kafka, props, broker, device, logins, rate, args.seconds,
+                args.publishers, declared, f"t{n}"), rates, args.start_rate, args.max_rate,
+                args.p99_limit_ms, f"tasks.max={n}")
+            results.append(Configuration(f"pipeline, tasks.max={n}", n, running, steps))
+            ConnectorProvider().delete(props["name"], props)
     finally:
         for server in reversed(servers):
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"summary: MQTT (QoS 1) -> device_data, {args.seconds:g} s per rate, "
-          f"sustained = kept the rate, all arrived, p99 <= {args.p99_limit_ms:g} ms")
-    for step in steps:
-        print(f"  {step.rate:>6} msg/s  achieved {step.achieved:>8,.0f}  arrived "
-              f"{step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>7.1f} ms  "
-              f"p99 {step.percentile(99):>7.1f} ms  "
-              f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}")
-    best = [s.rate for s in steps if s.sustained(args.p99_limit_ms)]
-    print(f"  highest sustained rate: {max(best):,} msg/s" if best
-          else "  no rate was sustained")
+    print(f"summary: MQTT QoS 1, generator {args.generator} ({args.publishers} publishing "
+          f"processes: {'mosquitto_pub -l' if args.generator == 'c' else 'paho-mqtt'}), "
+          f"{args.workers} Connect workers, {args.seconds:g} s per rate; sustained = kept the "
+          f"rate, all arrived, p99 <= {args.p99_limit_ms:g} ms")
+    for config in results:
+        for step in config.steps:
+            print(f"  {config.name:<26} {step.rate:>7} msg/s  achieved {step.achieved:>8,.0f}  "
+                  f"arrived {step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>7.1f} ms"
+                  f"  p99 {step.percentile(99):>7.1f} ms  "
+                  f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}")
+    alone = next((c.best(args.p99_limit_ms) for c in results if c.tasks_asked is None), None)
+    print(f"\n  {'configuration':<26} {'tasks run':>9} {'sustained':>10} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'/ broker alone':>15}")
+    for config in results:
+        best = config.best(args.p99_limit_ms)
+        ratio = (f"{best.rate / alone.rate:.2f}" if best and alone else "-")
+        print(f"  {config.name:<26} {config.tasks_running or '-':>9} "
+              f"{best.rate if best else 0:>10,} "
+              f"{best.percentile(50) if best else 0:>7.1f} "
+              f"{best.percentile(99) if best else 0:>7.1f} {ratio:>15}")
     return 0
 
 

@@ -293,7 +293,8 @@ class MqttBroker(pulumi.ComponentResource):
                 volumes={"mosquitto-data": layout.data_dir, "mosquitto-log": layout.log_dir},
                 uploads=[
                     docker.ContainerUploadArgs(
-                        file=layout.conf_file, content=render_conf(layout), permissions="0644"
+                        file=layout.conf_file, content=render_conf(layout, s.tuning),
+                        permissions="0644",
                     ),
                     docker.ContainerUploadArgs(
                         file=layout.acl_file,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import shutil
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +58,22 @@ class Outcome:
         return (f"{fault}: acknowledged {len(self.acknowledged)} of {self.sent}, in device_data "
                 f"{len(self.received)} distinct, lost {len(self.lost)}, "
                 f"duplicated {self.duplicated}")
+
+
+SAVED = re.compile(r"Saving in-memory database to ")
+"""What Mosquitto logs (log_type information) each time it writes its persistence file."""
+
+
+@dataclass(frozen=True)
+class QueueCrash:
+    acknowledged: dict[int, float]
+    """Sequence number -> when Mosquitto acknowledged it (monotonic)."""
+    seconds: float
+    """From the first publish to the last acknowledgement."""
+    saves: int
+    """Writes of the persistence file while the messages queued."""
+    since_save: float
+    """Seconds from the last write of the persistence file to the kill."""
 
 
 @dataclass
@@ -107,6 +125,56 @@ class Pipeline:
             time.sleep(0.5)
         raise AssertionError(f"{self.name}: not {tasks} RUNNING tasks: {status}")
 
+    def _send(self, method: str, path: str) -> None:
+        request = urllib.request.Request(self.workers[0].url + path,  # noqa: S310 - loopback
+                                         method=method)
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310 - loopback
+            assert reply.status in (200, 202, 204), f"{method} {path}: {reply.status}"
+
+    def pause_source(self) -> None:
+        """PUT /connectors/<name>/pause (Kafka Connect's REST API): the task stays connected
+        but is no longer polled, so it acknowledges nothing more to Mosquitto, which queues
+        what devices publish for the connector's persistent session (beyond the
+        max_inflight_messages it has sent the task): a connector that does not keep up."""
+        self._send("PUT", f"/connectors/{self.name}/pause")
+        self.workers[0].task_in_state(self.name, "PAUSED", timeout=60)
+
+    def resume_source(self) -> None:
+        self._send("PUT", f"/connectors/{self.name}/resume")
+        self.workers[0].task_in_state(self.name, "RUNNING", timeout=60)
+
+    def restart_task(self) -> None:
+        """POST /connectors/<name>/tasks/0/restart: a new MQTT connection for the same
+        client id and persistent session."""
+        self._send("POST", f"/connectors/{self.name}/tasks/0/restart")
+        self.workers[0].task_in_state(self.name, "RUNNING", timeout=60)
+
+    def crash_with_a_queue(self, count: int) -> QueueCrash:
+        """With the source paused, `count` messages as fast as Mosquitto acknowledges them (so
+        they queue for the connector's session), Mosquitto SIGKILLed right after the last
+        acknowledgement and started again, the source resumed with a new task (the paused
+        task's own reconnect to a restarted broker holding a long queue stalled in our runs:
+        its TCP connection opened, its MQTT CONNECT never reached the broker)."""
+        saves_before = len(SAVED.findall(self.mqtt.log))
+        self.pause_source()
+        publisher = self.publisher()
+        started = time.monotonic()
+        thread = threading.Thread(target=publisher.run, args=(count, 1e9), daemon=True)
+        thread.start()
+        thread.join(timeout=900)
+        assert not thread.is_alive(), "the publisher did not finish"
+        acknowledged = dict(publisher.acked)
+        seconds = max(acknowledged.values(), default=started) - started
+        saved_at = (Path(self.mqtt.layout.data_dir) / "mosquitto.db").stat().st_mtime
+        saves = len(SAVED.findall(self.mqtt.log)) - saves_before
+        self.mqtt.kill()
+        since_save = time.time() - saved_at
+        time.sleep(1)
+        self.mqtt.start()
+        self.resume_source()
+        self.restart_task()
+        return QueueCrash(acknowledged, seconds, saves, since_save)
+
     def publisher(self) -> CountingPublisher:
         device = (self.own.outputs["mqttDeviceUsername"][0],
                   self.own.outputs["mqttDevicePassword"][0])
@@ -124,16 +192,26 @@ class Pipeline:
         fault()
         thread.join(timeout=count / rate + 180)
         assert not thread.is_alive(), "the publisher did not finish"
-        acknowledged = dict(publisher.acked)
+        return self.outcome(dict(publisher.acked), count)
+
+    def outcome(self, acknowledged: dict[int, float], sent: int,
+                quiet: float | None = None) -> Outcome:
+        """What device_data holds of `acknowledged`, once it holds as many records, or two
+        minutes pass, or (with `quiet`) its count has not grown for `quiet` seconds (where
+        loss is expected, so that waiting longer shows nothing new)."""
         deadline = time.monotonic() + 120
-        while self.kafka.record_count("device_data") < len(acknowledged):
-            if time.monotonic() > deadline:
+        last, grew_at = -1, time.monotonic()
+        while (count := self.kafka.record_count("device_data")) < len(acknowledged):
+            now = time.monotonic()
+            if count != last:
+                last, grew_at = count, now
+            if now > deadline or (quiet is not None and now - grew_at > quiet):
                 break
             time.sleep(2)
         total = self.kafka.record_count("device_data")
         values = self.kafka.consume("device_data", total, timeout=120)
         received = collections.Counter(json.loads(value)["seq"] for value in values)
-        return Outcome(acknowledged, received, count)
+        return Outcome(acknowledged, received, sent)
 
 
 @contextmanager

@@ -17,7 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from components.render.mosquitto import MosquittoLayout, render_conf
+from components.settings import MosquittoTuning
 from devtools.harness import ROOT, unwrap
 
 
@@ -64,6 +67,29 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+def project_tuning() -> MosquittoTuning:
+    """The Pulumi.yaml defaults of the mqtt tuning settings, for a broker started without a
+    program run (bench/simulator.py)."""
+    config = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    return MosquittoTuning(
+        max_inflight_messages=config["mqttMaxInflightMessages"]["default"],
+        max_queued_messages=config["mqttMaxQueuedMessages"]["default"],
+        autosave_interval=config["mqttAutosaveInterval"]["default"],
+        autosave_on_changes=config["mqttAutosaveOnChanges"]["default"])
+
+
+def tuning_in(conf: str) -> MosquittoTuning:
+    """The tuning a rendered mosquitto.conf carries, so a local broker runs with exactly the
+    values the program gave its container."""
+    values = dict(line.split(" ", 1) for line in conf.splitlines()
+                  if line and not line.startswith("#") and " " in line)
+    return MosquittoTuning(
+        max_inflight_messages=int(values["max_inflight_messages"]),
+        max_queued_messages=int(values["max_queued_messages"]),
+        autosave_interval=int(values["autosave_interval"]),
+        autosave_on_changes=values["autosave_on_changes"] == "true")
+
+
 @dataclass
 class Mosquitto:
     """Mosquitto with the program's password file and ACL and a conf from the program's
@@ -76,6 +102,8 @@ class Mosquitto:
     """(certificate, key, CA) PEMs: TLS listeners for MQTT and websockets, as the program's
     broker has."""
     plaintext: bool = True
+    tuning: MosquittoTuning = field(default_factory=project_tuning)
+    """Queueing and persistence: the program's (rendered_for) or Pulumi.yaml's defaults."""
     port: int = field(default_factory=free_port)
     tls_port: int = field(default_factory=free_port)
     secure_websocket_port: int = field(default_factory=free_port)
@@ -116,14 +144,15 @@ class Mosquitto:
             return unwrap(run.upload("mosquitto", f"/mosquitto/{path}")["content"])
         tls = (upload("certs/server.crt"), upload("certs/server.key"), upload("certs/ca.crt"))
         return cls(root, password_file=upload("config/passwd"), acl=upload("config/acl"),
-                   tls=tls, plaintext=plaintext)
+                   tls=tls, plaintext=plaintext,
+                   tuning=tuning_in(upload("config/mosquitto.conf")))
 
     def start(self) -> Mosquitto:
         executable = binary("mosquitto")
         layout = self.layout
         for folder in (layout.config_dir, layout.data_dir, layout.log_dir, layout.certs_dir):
             Path(folder).mkdir(parents=True, exist_ok=True)
-        Path(layout.conf_file).write_text(render_conf(layout))
+        Path(layout.conf_file).write_text(render_conf(layout, self.tuning))
         Path(layout.password_file).write_text(self.password_file)
         Path(layout.acl_file).write_text(self.acl)
         secrets = [layout.password_file, layout.acl_file]

@@ -13,18 +13,23 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from components.mqtt import container_layout
+from components.render.mosquitto import render_conf
+from components.settings import MosquittoTuning
 from devtools.certs import TestCa
 from devtools.harness import (
     ALL_EXTERNAL,
     ALL_EXTERNAL_SECRETS,
     POSTGRES_CA_FILE,
     PROJECT,
+    ROOT,
     USER_SECRETS,
     ProgramRun,
     is_secret,
     run_program,
     unwrap,
 )
+from devtools.servers import tuning_in
 
 MOSQUITTO = "/mosquitto/config"
 
@@ -92,6 +97,39 @@ def test_mosquitto_conf_refuses_anonymous_and_persists(dev: ProgramRun) -> None:
     ):
         assert line in conf, f"mosquitto.conf lacks {line!r}"
     assert conf.index("listener 9001") < conf.index("protocol websockets")
+
+
+def _tuning_lines(run: ProgramRun) -> list[str]:
+    conf = _content(run, "mosquitto", f"{MOSQUITTO}/mosquitto.conf").splitlines()
+    keys = ("autosave_interval", "autosave_on_changes", "max_inflight_messages",
+            "max_queued_messages")
+    return [line for line in conf if line.split(" ", 1)[0] in keys]
+
+
+def test_mosquitto_conf_queues_and_saves_as_the_pulumi_yaml_defaults_say(dev) -> None:
+    defaults = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert _tuning_lines(dev) == [
+        f"autosave_interval {defaults['mqttAutosaveInterval']['default']}",
+        f"autosave_on_changes {str(defaults['mqttAutosaveOnChanges']['default']).lower()}",
+        f"max_inflight_messages {defaults['mqttMaxInflightMessages']['default']}",
+        f"max_queued_messages {defaults['mqttMaxQueuedMessages']['default']}",
+    ]
+
+
+def test_mosquitto_conf_takes_the_queueing_and_persistence_settings() -> None:
+    run = run_program("prod", {f"{PROJECT}:mqttMaxInflightMessages": 200,
+                               f"{PROJECT}:mqttMaxQueuedMessages": 5000,
+                               f"{PROJECT}:mqttAutosaveInterval": 250,
+                               f"{PROJECT}:mqttAutosaveOnChanges": True})
+    assert _tuning_lines(run) == ["autosave_interval 250", "autosave_on_changes true",
+                                  "max_inflight_messages 200", "max_queued_messages 5000"]
+
+
+def test_a_local_test_broker_reads_back_the_tuning_the_program_rendered() -> None:
+    """devtools.servers.Mosquitto.rendered_for runs with what the program's conf says."""
+    tuning = MosquittoTuning(max_inflight_messages=7, max_queued_messages=70,
+                             autosave_interval=700, autosave_on_changes=True)
+    assert tuning_in(render_conf(container_layout(plaintext=False), tuning)) == tuning
 
 
 def test_acl_lets_devices_publish_and_the_connector_and_monitor_subscribe_only(dev) -> None:

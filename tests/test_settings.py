@@ -466,3 +466,49 @@ def test_an_undeclared_key_is_refused_with_the_nearest_declared_one(key, hint) -
 
 def test_keys_of_other_namespaces_are_not_this_projects_to_judge() -> None:
     load("dev", {"snowflake:role": "X", "docker:host": "unix:///var/run/docker.sock"})
+
+
+def test_mosquitto_tuning_defaults_to_a_bounded_queue_and_regular_saves() -> None:
+    for stack in ("dev", "prod"):
+        tuning = load(stack).mqtt.tuning
+        assert tuning.max_queued_messages >= 1 and tuning.autosave_interval >= 1, stack
+
+
+@pytest.mark.parametrize(("key", "meaning"), [
+    ("mqttMaxInflightMessages", "0 is Mosquitto's 'no maximum'"),
+    ("mqttMaxQueuedMessages", "0 is Mosquitto's 'no maximum' (mosquitto.conf(5): not "
+                              "recommended)"),
+    ("mqttAutosaveInterval", "0 (changes) turns autosave off"),
+])
+def test_mosquittos_zero_for_no_limit_is_refused_saying_what_it_would_mean(key, meaning) -> None:
+    (problem,) = problems("dev", {key: 0})
+    assert problem.startswith(f"{PROJECT}:{key} = '0': must be a whole number from 1 to ")
+    assert meaning in problem
+
+
+def test_an_autosave_interval_of_zero_seconds_is_refused_in_seconds() -> None:
+    (problem,) = problems("dev", {"mqttAutosaveOnChanges": False, "mqttAutosaveInterval": 0})
+    assert problem.startswith(f"{PROJECT}:mqttAutosaveInterval = '0': must be a whole number "
+                              "from 1 to 86400; 0 (seconds) turns autosave off")
+
+
+@pytest.mark.parametrize(("key", "value", "allowed"), [
+    ("mqttMaxInflightMessages", 65_536, "from 1 to 65535"),
+    ("mqttMaxQueuedMessages", -5, "from 1 to 100000000"),
+    ("mqttAutosaveInterval", 1_000_001, "from 1 to 1000000"),
+])
+def test_mosquitto_tuning_out_of_range_is_refused_with_the_range(key, value, allowed) -> None:
+    (problem,) = problems("dev", {key: value})
+    assert problem == f"{PROJECT}:{key} = '{value}': must be a whole number {allowed}"
+
+
+def test_an_autosave_interval_in_seconds_is_at_most_a_day() -> None:
+    (problem,) = problems("dev", {"mqttAutosaveOnChanges": False,
+                                  "mqttAutosaveInterval": 86_401})
+    assert problem == (f"{PROJECT}:mqttAutosaveInterval = '86401': must be a whole number "
+                       "from 1 to 86400")
+
+
+def test_an_autosave_count_may_exceed_a_day_of_seconds() -> None:
+    tuning = load("dev", {f"{PROJECT}:mqttAutosaveInterval": 100_000}).mqtt.tuning
+    assert (tuning.autosave_on_changes, tuning.autosave_interval) == (True, 100_000)

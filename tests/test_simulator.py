@@ -14,7 +14,7 @@ import pytest
 from components.streams import MQTT_TOPICS
 from devtools.harness import ROOT
 from devtools.health_data import conformance_problems
-from simulator.__main__ import broker_from, parse_args
+from simulator.__main__ import broker_from, messages, parse_args, shares
 from simulator.vitals import ANOMALIES, NORMAL_RANGES, make_devices
 
 FIELDS = {"deviceId", "timestamp", "heartRate", "systolic", "diastolic", "oxygenSaturation",
@@ -107,6 +107,25 @@ def test_bad_options_are_refused(argv) -> None:
     assert exit_.value.code == 2
 
 
+def test_processes_share_one_fleet_and_every_message_between_them() -> None:
+    """--processes 3: the same devices and the same number of messages as one process, each
+    device in exactly one process, the messages split within one of each other."""
+    args = parse_args(["--devices", "7", "--count", "100", "--processes", "3", "--seed", "4"])
+    parts = [list(messages(args, part, 3)) for part in range(3)]
+    assert [len(p) for p in parts] == [34, 33, 33] == shares(100, 3)
+    owners = [{r["deviceId"] for r in p} for p in parts]
+    assert set().union(*owners) == {r["deviceId"] for r in messages(args)}
+    assert sum(len(o) for o in owners) == 7, "a device published from two processes"
+
+
+@pytest.mark.parametrize("argv", [["--processes", "0"], ["--devices", "2", "--processes", "3"]])
+def test_more_processes_than_devices_or_none_is_refused(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parse_args(argv)
+    assert exit_.value.code == 2
+    assert "--processes must be from 1 to --devices" in capsys.readouterr().err
+
+
 def test_it_publishes_to_the_first_pipeline_topic_unless_told_another() -> None:
     assert parse_args([]).topic == MQTT_TOPICS[0] == "health/device_data"
     assert parse_args(["--topic", MQTT_TOPICS[1]]).topic == "health/health_data"
@@ -116,7 +135,7 @@ def test_help_describes_the_options() -> None:
     done = subprocess.run([sys.executable, "-m", "simulator", "--help"], cwd=ROOT,
                           capture_output=True, text=True, check=True)
     for option in ("--stack", "--outputs", "--topic", "--rate", "--count", "--duration", "--qos",
-                   "--seed", "--anomaly-rate", "--jitter"):
+                   "--seed", "--anomaly-rate", "--jitter", "--processes"):
         assert option in done.stdout
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from components.mqtt_urls import MQTT_PORT, WS_PORT
 from components.render.tls_files import ServerCertificateFiles
+from components.settings import MosquittoTuning
 
 __all__ = [
     "HEALTH_TOPIC",
@@ -95,7 +96,9 @@ def render_acl(device_user: str, connector_user: str, monitor_user: str,
     )
 
 
-def render_conf(layout: MosquittoLayout) -> str:
+def render_conf(layout: MosquittoLayout, tuning: MosquittoTuning) -> str:
+    """The broker's whole configuration: `layout` says where, `tuning` how much it queues and
+    how often it saves (mqttMaxInflightMessages and the other settings)."""
     bind = f" {layout.bind_address}" if layout.bind_address else ""
     lines = [
         "# Rendered by health-pipeline; edit the program, not this file.",
@@ -106,9 +109,11 @@ def render_conf(layout: MosquittoLayout) -> str:
         "",
         "persistence true",
         f"persistence_location {layout.data_dir}/",
-        "autosave_interval 30",
+        f"autosave_interval {tuning.autosave_interval}",
+        f"autosave_on_changes {'true' if tuning.autosave_on_changes else 'false'}",
         "# QoS 1 messages for offline persistent sessions are kept, up to a bound.",
-        "max_queued_messages 100000",
+        f"max_inflight_messages {tuning.max_inflight_messages}",
+        f"max_queued_messages {tuning.max_queued_messages}",
         "",
         f"log_dest file {layout.log_dir}/mosquitto.log",
         "log_dest stdout",

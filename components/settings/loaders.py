@@ -33,6 +33,7 @@ from components.settings.model import (
     LensesSettings,
     MetabaseSettings,
     Mode,
+    MosquittoTuning,
     MqttSettings,
     MqttSource,
     PostgresSettings,
@@ -133,7 +134,38 @@ def _load_mqtt(r: Reader, docker_host: str) -> MqttSettings:
         monitor_username=monitor,
         device_password=r.secret("mqttDevicePassword", why) if external else None,
         connector_password=r.secret("mqttConnectorPassword", why) if external else None,
+        tuning=_load_mosquitto_tuning(r),
     )
+
+
+def _load_mosquitto_tuning(r: Reader) -> MosquittoTuning:
+    """Mosquitto takes 0 for these as "no maximum" or "never save while running"; both leave
+    a crash or a stalled connector unbounded, so 0 is refused with what it would mean."""
+    on_changes = r.boolean("mqttAutosaveOnChanges")
+    unit = "changes" if on_changes else "seconds"
+    return MosquittoTuning(
+        max_inflight_messages=_at_least_one(
+            r, "mqttMaxInflightMessages", 65_535,
+            "is Mosquitto's 'no maximum': one slow subscriber could hold every message in "
+            "flight"),
+        max_queued_messages=_at_least_one(
+            r, "mqttMaxQueuedMessages", 100_000_000,
+            "is Mosquitto's 'no maximum' (mosquitto.conf(5): not recommended): an offline "
+            "subscriber's queue would grow until the broker runs out of memory"),
+        autosave_interval=_at_least_one(
+            r, "mqttAutosaveInterval", 1_000_000 if on_changes else 86_400,
+            f"({unit}) turns autosave off: the broker would write its state only when it "
+            "stops cleanly, so a crash would lose every queued message and persistent "
+            "session since it started"),
+        autosave_on_changes=on_changes,
+    )
+
+
+def _at_least_one(r: Reader, key: str, high: int, zero_means: str) -> int:
+    if r.raw(key).strip() == "0":
+        r.fail(key, "0", f"must be a whole number from 1 to {high}; 0 {zero_means}")
+        return 1
+    return r.integer(key, 1, high)
 
 
 _SERVER_NAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"

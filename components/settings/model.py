@@ -131,6 +131,23 @@ class BroughtTls:
 
 
 @dataclass(frozen=True)
+class MosquittoTuning:
+    """How much Mosquitto holds for a subscriber and how often it writes what it holds to
+    disk (mosquitto.conf(5)); the trade-offs and the measurements behind the defaults are in
+    the Pulumi.yaml descriptions of mqttMaxInflightMessages, mqttMaxQueuedMessages,
+    mqttAutosaveInterval and mqttAutosaveOnChanges."""
+
+    max_inflight_messages: int
+    """QoS 1/2 messages sent to one client and not yet acknowledged by it."""
+    max_queued_messages: int
+    """QoS 1/2 messages held per client beyond those in flight; more are dropped."""
+    autosave_interval: int
+    """Seconds between saves of the in-memory state, or, with autosave_on_changes, the
+    number of changes (queued messages, subscriptions, retained messages) that triggers one."""
+    autosave_on_changes: bool
+
+
+@dataclass(frozen=True)
 class MqttSettings:
     mode: Mode
     placement: ContainerPlacement | None
@@ -154,6 +171,8 @@ class MqttSettings:
     device_password: pulumi.Output[str] | None
     """External mode only; in container mode passwords are generated."""
     connector_password: pulumi.Output[str] | None
+    tuning: MosquittoTuning
+    """Container mode: queueing and persistence of the broker the program runs."""
 
 
 @dataclass(frozen=True)

@@ -93,3 +93,25 @@ def test_a_killed_mosquitto_loses_at_most_what_it_had_not_saved(own) -> None:
     after_restart = {seq for seq, at in outcome.acknowledged_at.items() if at > killed_at[0]}
     assert after_restart, "nothing was acknowledged after the restart"
     assert not (outcome.lost & after_restart), "lost messages acknowledged after the restart"
+
+
+def test_a_killed_mosquitto_with_the_connector_behind_loses_at_most_its_autosave_count(
+        own) -> None:
+    """(c) where it matters, with the default persistence (mqttAutosaveOnChanges, a count of
+    mqttAutosaveInterval changes): the connector paused, 2,000 messages queue in Mosquitto for
+    its session, Mosquitto is SIGKILLed right after acknowledging the last. What is lost is
+    what it queued since its last write, fewer than two counts (Mosquitto compares the count
+    once per pass of its event loop, so one pass may go past it). With time-based saving
+    (mqttAutosaveInterval 30 s) nearly all of them are lost (bench/faults.py --faults d)."""
+    count = 2_000
+    with pipeline(own, "fault-mosquitto-queued", workers=1) as p:
+        tuning = p.mqtt.tuning
+        assert tuning.autosave_on_changes, "the default saves on changes"
+        p.create_source()
+        crash = p.crash_with_a_queue(count)
+        outcome = p.outcome(crash.acknowledged, count, quiet=15)
+    _report(outcome, f"(c) Mosquitto SIGKILLed, connector paused, {count} queued, autosave "
+            f"every {tuning.autosave_interval} changes")
+    assert len(outcome.acknowledged) == count
+    assert len(outcome.lost) < 2 * tuning.autosave_interval, (
+        f"lost {len(outcome.lost)}, saves while queueing {crash.saves}")

@@ -46,10 +46,12 @@ def _wait_for(predicate, timeout: float = 5.0) -> bool:
     return predicate()
 
 
-def test_the_program_conf_is_the_renderer_with_the_container_layout(run: ProgramRun) -> None:
-    """The servers here use the same renderer with local paths; nothing else differs."""
+def test_the_program_conf_is_the_renderer_with_the_container_layout(run, mqtt_server) -> None:
+    """The servers here use the same renderer and tuning with local paths; nothing else
+    differs."""
     conf = unwrap(run.upload("mosquitto", f"{CONFIG}/mosquitto.conf")["content"])
-    assert conf == render_conf(container_layout(plaintext=run.stack == "dev"))
+    assert conf == render_conf(container_layout(plaintext=run.stack == "dev"),
+                               mqtt_server.tuning)
 
 
 def test_device_password_connects_and_publishes_with_qos1_to_both_topics(run, mqtt_server):
