@@ -229,6 +229,7 @@ def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str]
 def pipeline_step(generator: str, kafka: Kafka, props: dict, broker: Mosquitto,
                   device: tuple[str, str], logins: dict[str, Path], rate: int, seconds: float,
                   publishers: int, declared: dict, label: str) -> Step:
+    _drain(kafka, props)
     topic = f"bench_{label}_{rate}"
     done = kafka.create_topic(topic, 1, {**declared, "message.timestamp.type": "LogAppendTime"},
                               if_not_exists=True)
@@ -249,10 +250,29 @@ def pipeline_step(generator: str, kafka: Kafka, props: dict, broker: Mosquitto,
     latencies = []
     for line in lines:
         stamp, value = line.split("\t", 1)
+        if value.encode() not in published:
+            continue  # an earlier step's backlog, delivered after the topic changed
         appended = int(stamp.removeprefix("LogAppendTime:")) / 1000
         latencies.append((appended - published[value.encode()]) * 1000)
-    return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0, len(lines),
-                latencies)
+    return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
+                len(latencies), latencies)
+
+
+def _drain(kafka: Kafka, props: dict, quiet: float = 2.0, timeout: float = 180.0) -> None:
+    """Before the next step, let the last step's topic stop growing: a rate that was not
+    sustained leaves a backlog in the broker for the connector's session, which would
+    otherwise arrive in the next step's topic and its latencies."""
+    topic = props["config"].get("kafka.topic", "")
+    if not topic.startswith("bench_"):
+        return
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        now = kafka.record_count(topic)
+        if now == last:
+            return
+        last = now
+        time.sleep(quiet)
 
 
 def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, max_rate: int,
