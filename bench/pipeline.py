@@ -308,16 +308,37 @@ def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, 
     return steps
 
 
-def tasks_running(worker: ConnectWorker, name: str, timeout: float = 60) -> int:
+def tasks_running(worker: ConnectWorker, name: str, expected: int, timeout: float = 60) -> int:
+    """How many tasks run once `expected` of them are RUNNING (the status lists them as they
+    start), or, after `timeout`, how many do then."""
     deadline = time.monotonic() + timeout
     status: object = None
+    running = 0
     while time.monotonic() < deadline:
         code, status = worker.get(f"/connectors/{name}/status")
-        if code == 200 and status["tasks"] and all(t["state"] == "RUNNING"
-                                                   for t in status["tasks"]):
-            return len(status["tasks"])
+        if code == 200:
+            running = sum(t["state"] == "RUNNING" for t in status["tasks"])
+            if running >= expected:
+                return running
         time.sleep(0.5)
+    if running:
+        return running
     raise RuntimeError(f"{name}: tasks not running after {timeout} s: {status}")
+
+
+def forget_sessions(port: int, login: tuple[str, str], client_ids: list[str]) -> None:
+    """Connect once with a clean session as each of `client_ids`: the broker drops what it kept
+    for the deleted connector's persistent sessions, which would otherwise keep queueing every
+    message for nobody (and load the broker) through the next configurations."""
+    for client_id in client_ids:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                             clean_session=True, protocol=mqtt.MQTTv311)
+        client.username_pw_set(*login)
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        time.sleep(0.5)
+        client.loop_stop()
+        client.disconnect()
 
 
 def main() -> int:
@@ -387,12 +408,16 @@ def main() -> int:
                            "connectors-mqtt-source").get("config")
         base = {**{k: v for k, v in rendered.items() if k != "mqtt.ssl.ca.pem"},
                 "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
+        connector = (run.outputs["mqttConnectorUsername"][0],
+                     run.outputs["mqttConnectorPassword"][0])
         for n in tasks:
-            config = {**base, "tasks.max": str(n)}
+            # A client id (and share group) per configuration: no session carries over.
+            client_id = f"{base['mqtt.client.id']}-bench{n}"
+            config = {**base, "tasks.max": str(n), "mqtt.client.id": client_id}
             props = {"connect_url": workers[0].url, "name": config["name"], "config": config,
                      "timeout_seconds": 60}
             ConnectorProvider().create(props)
-            running = tasks_running(workers[0], config["name"])
+            running = tasks_running(workers[0], config["name"], n)
             label = f"tasks.max={n} ({running} running, {args.workers} workers)"
             print(f"{label}", file=sys.stderr, flush=True)
             steps = search(lambda rate, props=props, n=n: pipeline_step(
@@ -401,6 +426,8 @@ def main() -> int:
                 args.p99_limit_ms, f"tasks.max={n}")
             results.append(Configuration(f"pipeline, tasks.max={n}", n, running, steps))
             ConnectorProvider().delete(props["name"], props)
+            forget_sessions(broker.port, connector,
+                            [client_id] if n == 1 else [f"{client_id}-{i}" for i in range(n)])
     finally:
         for server in reversed(servers):
             server.stop()
