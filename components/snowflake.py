@@ -133,24 +133,10 @@ class SnowflakeIngest(pulumi.ComponentResource):
                 on_account, pulumi.ResourceOptions(depends_on=[role_to_admin, schema_owner])
             ),
         )
-        namespace = f"{INGEST}.{INGEST}"
-        user = snowflake.ServiceUser(
-            f"{name}-user",
-            name=INGEST,
-            login_name=LOGIN_NAME,
-            comment="Kafka connector (health-pipeline); key-pair authentication only",
-            default_warehouse=warehouse.name,
-            default_namespace=namespace,
-            default_role=role.name,
-            default_secondary_roles_option="NONE",
-            disabled="false",
-            rsa_public_key=args.keys.public_keys.get(1),
-            rsa_public_key2=args.keys.public_keys.get(2),
-            opts=on_account,
-        )
-        snowflake.GrantAccountRole(
-            f"{name}-role-to-user", role_name=role.name, user_name=user.name, opts=on_account
-        )
+        user, _ = _key_pair_user(
+            f"{name}-", INGEST, LOGIN_NAME,
+            "Kafka connector (health-pipeline); key-pair authentication only",
+            warehouse, role, args.keys, on_account)
         self.reporting: Reporting | None = None
         if args.reporting_keys is not None:
             self.reporting = self._reporting(name, s.admin_role, args.reporting_keys, warehouse,
@@ -227,23 +213,10 @@ class SnowflakeIngest(pulumi.ComponentResource):
                 f"{name}-reporting-{grant}", account_role_name=role.name,
                 privileges=["SELECT"], on_schema_object=on_tables, opts=on_account)
             for grant, on_tables in tables.items()]
-        user = snowflake.ServiceUser(
-            f"{name}-reporting-user",
-            name=REPORTING,
-            login_name=REPORTING_LOGIN_NAME,
-            comment="Dashboards (health-pipeline); read-only, key-pair authentication only",
-            default_warehouse=warehouse.name,
-            default_namespace=f"{INGEST}.{INGEST}",
-            default_role=role.name,
-            default_secondary_roles_option="NONE",
-            disabled="false",
-            rsa_public_key=keys.public_keys.get(1),
-            rsa_public_key2=keys.public_keys.get(2),
-            opts=on_account,
-        )
-        to_user = snowflake.GrantAccountRole(
-            f"{name}-reporting-role-to-user", role_name=role.name, user_name=user.name,
-            opts=on_account)
+        user, to_user = _key_pair_user(
+            f"{name}-reporting-", REPORTING, REPORTING_LOGIN_NAME,
+            "Dashboards (health-pipeline); read-only, key-pair authentication only",
+            warehouse, role, keys, on_account)
         return Reporting(user=user.login_name, role=role.name,
                          private_key_pem=keys.private_key_pem, ready=(to_user, *granted))
 
@@ -257,6 +230,32 @@ class SnowflakeIngest(pulumi.ComponentResource):
                         "snowflakeReportingRole": self.reporting.role,
                         "snowflakeReportingPrivateKey": self.reporting.private_key_pem}
         return outputs
+
+
+def _key_pair_user(prefix: str, user_name: str, login_name: str, comment: str,
+                   warehouse: snowflake.Warehouse, role: snowflake.AccountRole,
+                   keys: ConnectorKeys, on_account: pulumi.ResourceOptions,
+                   ) -> tuple[snowflake.ServiceUser, snowflake.GrantAccountRole]:
+    """A SERVICE user (no password: key pair only) working in INGEST.INGEST as `role`, with the
+    public keys of `keys` in its two slots, and `role` granted to it (`<prefix>user`,
+    `<prefix>role-to-user`)."""
+    user = snowflake.ServiceUser(
+        f"{prefix}user",
+        name=user_name,
+        login_name=login_name,
+        comment=comment,
+        default_warehouse=warehouse.name,
+        default_namespace=f"{INGEST}.{INGEST}",
+        default_role=role.name,
+        default_secondary_roles_option="NONE",
+        disabled="false",
+        rsa_public_key=keys.public_keys.get(1),
+        rsa_public_key2=keys.public_keys.get(2),
+        opts=on_account,
+    )
+    grant = snowflake.GrantAccountRole(f"{prefix}role-to-user", role_name=role.name,
+                                       user_name=user.name, opts=on_account)
+    return user, grant
 
 
 @dataclass(frozen=True)
