@@ -80,17 +80,21 @@ def test_a_killed_mosquitto_loses_at_most_what_it_had_not_saved(own) -> None:
     with pipeline(own, "fault-mosquitto", workers=1) as p:
         p.create_source()
         p.mqtt.save()
-        killed_at: list[float] = []
+        restarted_at: list[float] = []
 
         def crash() -> None:
             p.mqtt.kill()
-            killed_at.append(time.monotonic())
             time.sleep(1)
             p.mqtt.start()
+            restarted_at.append(time.monotonic())
 
         outcome = p.publish_with(crash, after=3, count=COUNT, rate=RATE)
     _report(outcome, "(c) Mosquitto SIGKILLed and restarted (default persistence)")
-    after_restart = {seq for seq, at in outcome.acknowledged_at.items() if at > killed_at[0]}
+    # Counted from the restart, not from the kill: a PUBACK the killed broker sent just before
+    # it died can sit in the publisher's socket and reach paho's callback after kill() returns
+    # (seen in CI: three of them, lost with the broker's unsaved state, as they may be).
+    after_restart = {seq for seq, at in outcome.acknowledged_at.items()
+                     if at > restarted_at[0]}
     assert after_restart, "nothing was acknowledged after the restart"
     assert not (outcome.lost & after_restart), "lost messages acknowledged after the restart"
 
