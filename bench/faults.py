@@ -10,11 +10,11 @@ lost and what came twice; all from one run.
 source is paused (Connect's PUT /connectors/<name>/pause), --queued messages are published as
 fast as the broker acknowledges them (so they queue in Mosquitto for the connector's
 persistent session), Mosquitto is SIGKILLed right after the last acknowledgement and
-restarted, the source resumed and its task restarted; once device_data stops growing, what
-is missing is what the broker had acknowledged but not yet written. Once per persistence
-setting (each a program run with mqttAutosaveInterval and mqttAutosaveOnChanges set), with
-the publish rate each allowed and how often the broker wrote its file meanwhile: the cost of
-saving often.
+restarted, the source resumed meanwhile (its task reconnects by itself); once device_data
+stops growing, what is missing is what the broker had acknowledged but not yet written. Once
+per persistence setting (each a program run with mqttAutosaveInterval and
+mqttAutosaveOnChanges set), with the publish rate each allowed and how often the broker wrote
+its file meanwhile: the cost of saving often.
 
     .venv/bin/python bench/faults.py [--count 60000] [--rate 2000] [--faults abc]
     .venv/bin/python bench/faults.py --faults d [--queued 10000] \

@@ -308,9 +308,6 @@ public final class MqttSourceTask extends SourceTask {
       if (!reconnect) {
         return;
       }
-      // Message ids of the old connection mean nothing now: the broker resends what was
-      // not acknowledged, so records still in flight are not acknowledged again.
-      connection.incrementAndGet();
       LOG.info("Reconnected to {}", serverUri);
       // Needed after a clean session (or a broker that lost its state), harmless otherwise.
       MqttAsyncClient current = client;
@@ -319,8 +316,16 @@ public final class MqttSourceTask extends SourceTask {
       }
     }
 
+    /**
+     * From here on no message of the lost connection is acknowledged: its ids mean nothing on
+     * the next one (the broker resends what was not acknowledged), and a PUBACK handed to
+     * paho while it is disconnected would stop its next connection for good (see {@link
+     * #commitRecord}). Counted here, not when the next connection is complete, so that every
+     * message the next connection brings carries its number, even one that comes first.
+     */
     @Override
     public void connectionLost(Throwable cause) {
+      connection.incrementAndGet();
       LOG.warn("Lost the connection to {} ({}); reconnecting", uri, cause.getMessage());
     }
 
@@ -466,12 +471,20 @@ public final class MqttSourceTask extends SourceTask {
     return null;
   }
 
-  /** Kafka has the record (or the framework dropped it on purpose): the broker may forget it. */
+  /**
+   * Kafka has the record (or the framework dropped it on purpose): the broker may forget it.
+   * Only while connected, and only on the connection the message came on: paho 1.2.5 queues a
+   * PUBACK even while it is disconnected, and its next connection then stops before sending
+   * CONNECT (its sender thread finds the PUBACK first, ends, and the connecting thread waits
+   * for it to run forever, in CommsSender.start), so the task never receives again. A message
+   * left unacknowledged here is resent by the broker on the next connection: a duplicate.
+   */
   @Override
   public void commitRecord(SourceRecord record, RecordMetadata metadata) {
     Incoming message = unacknowledged.remove(record);
     MqttAsyncClient current = client;
-    if (message == null || current == null || message.connection() != connection.get()) {
+    if (message == null || current == null || message.connection() != connection.get()
+        || !current.isConnected()) {
       return;
     }
     try {
