@@ -13,10 +13,15 @@ fed pre-generated lines at the schedule; `python` runs --publishers processes of
 `c` generator, by one paho subscriber with `python`. Latency is from the moment a message is
 handed to its publisher to the broker's append time of its record in Kafka (topics with
 message.timestamp.type=LogAppendTime, whole milliseconds) or to mosquitto_sub's receive time
-(%U), on one clock. Each rate runs --seconds into a Kafka topic of its own (the connector is
-re-pointed between steps). Without --rates: --start-rate, doubling until a rate is not
-sustained, then bisecting the last gap twice. Sustained: the publishers kept 95 % of the rate,
-every message arrived, p99 <= --p99-limit-ms.
+(%U), on one clock. Each rate runs --seconds through a connector of its own: its own client
+id (so its own MQTT sessions and share group) and Kafka topic, deleted after the step with
+its sessions dropped from the broker, so a rate the pipeline could not carry leaves no
+backlog for the next one; a step whose publishers are not acknowledged within 60 s of the
+last message, or whose topic stays without a new record for 30 s before all are in, is not
+sustained.
+Without --rates: --start-rate, doubling until a rate is not sustained, then bisecting the last
+gap twice. Sustained: the publishers kept 95 % of the rate, every message arrived, p99 <=
+--p99-limit-ms.
 
 tasks.max goes into the rendered connector config; the table says how many tasks Connect
 actually ran, since an MQTT source without shared subscriptions runs one.
@@ -52,6 +57,10 @@ from devtools.servers import Missing, Mosquitto, binary
 from simulator.vitals import make_devices
 
 TOPIC = MQTT_TOPICS[0]
+PUBLISH_DRAIN_SECONDS = 60
+"""How long publishers may wait for the broker's last acknowledgements before a step fails."""
+RECEIVE_SECONDS = 30
+"""How long a step waits for the next record of its topic before it counts what is there."""
 
 
 @dataclass
@@ -61,25 +70,33 @@ class Step:
     publish_seconds: float
     arrived: int
     latencies_ms: list[float]
+    tasks: int | None = None
+    """How many connector tasks were RUNNING when the publishers started (None: no connector)."""
+    failure: str | None = None
+    """Why the step could not be measured to its end (then it is not sustained)."""
 
     @property
     def achieved(self) -> float:
-        return self.sent / self.publish_seconds
+        return self.sent / self.publish_seconds if self.publish_seconds else 0.0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
     def sustained(self, p99_limit_ms: float) -> bool:
-        return (self.achieved >= 0.95 * self.rate and self.arrived == self.sent
-                and self.percentile(99) <= p99_limit_ms)
+        return (self.failure is None and self.achieved >= 0.95 * self.rate
+                and self.arrived == self.sent and self.percentile(99) <= p99_limit_ms)
+
+
+class StepFailed(Exception):
+    """A step that could not run to its end: recorded as not sustained, and the search goes on
+    (a new connector and new sessions per step, so nothing of it reaches the next)."""
 
 
 @dataclass
 class Configuration:
     name: str
     tasks_asked: int | None
-    tasks_running: int | None
     steps: list[Step]
 
     def best(self, p99_limit_ms: float) -> Step | None:
@@ -132,8 +149,16 @@ def c_publishers(port: int, login_dir: Path, messages: list[bytes], rate: int,
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.close()
+    deadline = time.monotonic() + PUBLISH_DRAIN_SECONDS
     for proc in procs:
-        proc.wait(timeout=120)
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+                other.wait()
+            raise StepFailed(f"the publishers still waited for acknowledgements "
+                             f"{PUBLISH_DRAIN_SECONDS} s after the last message") from None
     return sent_at
 
 
@@ -156,8 +181,8 @@ def _paho_publish(port: int, user: str, password: str, messages: list[bytes], ra
         sent_at.append(time.time())
         client.publish(TOPIC, payload, qos=1)
     for _ in messages:
-        if not acked.acquire(timeout=60):
-            raise RuntimeError("the broker stopped acknowledging")
+        if not acked.acquire(timeout=PUBLISH_DRAIN_SECONDS):
+            raise StepFailed(f"no acknowledgement for {PUBLISH_DRAIN_SECONDS} s")
     client.loop_stop()
     client.disconnect()
     return sent_at
@@ -226,53 +251,61 @@ def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str]
                 len(latencies), latencies)
 
 
-def pipeline_step(generator: str, kafka: Kafka, props: dict, broker: Mosquitto,
+@dataclass
+class Cluster:
+    """What every pipeline step shares: Kafka, the Connect workers and the connector's base
+    config; each step declares its own connector, client id and topic on them."""
+    kafka: Kafka
+    workers: list[ConnectWorker]
+    base: dict
+    login: tuple[str, str]
+    declared: dict
+
+
+def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitto,
                   device: tuple[str, str], logins: dict[str, Path], rate: int, seconds: float,
-                  publishers: int, declared: dict, label: str) -> Step:
-    _drain(kafka, props)
+                  publishers: int, label: str) -> Step:
+    """One rate through a connector created for it, with a client id (so MQTT sessions and
+    share group) and a Kafka topic of its own; deleted afterwards, and its sessions dropped
+    from the broker. A step that overloads the pipeline thus leaves nothing queued for the
+    next one."""
     topic = f"bench_{label}_{rate}"
-    done = kafka.create_topic(topic, 1, {**declared, "message.timestamp.type": "LogAppendTime"},
-                              if_not_exists=True)
+    done = cluster.kafka.create_topic(
+        topic, 1, {**cluster.declared, "message.timestamp.type": "LogAppendTime"},
+        if_not_exists=True)
     if done.returncode:
         raise RuntimeError(done.stderr)
-    news = {**props, "config": {**props["config"], "kafka.topic": topic}}
-    ConnectorProvider().update(props["name"], props, news)
-    props.update(news)
-    time.sleep(3)  # the tasks restart with the new topic
-    count = int(rate * seconds)
-    messages = payloads(rate, count)
-    if generator == "c":
-        sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
-    else:
-        sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
-    published = dict(zip(messages, sent_at, strict=True))
-    lines = kafka.consume(topic, count, 30, "print.timestamp=true", "print.value=true")
+    client_id = f"{cluster.base['mqtt.client.id']}-{label}-{rate}"
+    config = {**cluster.base, "name": f"{cluster.base['name']}-{label}-{rate}",
+              "tasks.max": str(tasks), "mqtt.client.id": client_id, "kafka.topic": topic}
+    props = {"connect_url": cluster.workers[0].url, "name": config["name"], "config": config,
+             "timeout_seconds": 60}
+    ConnectorProvider().create(props)
+    try:
+        running = tasks_running(cluster.workers[0], config["name"], tasks)
+        time.sleep(1)  # each task's SUBSCRIBE is answered
+        count = int(rate * seconds)
+        messages = payloads(rate, count)
+        if generator == "c":
+            sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
+        else:
+            sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
+        published = dict(zip(messages, sent_at, strict=True))
+        lines = cluster.kafka.consume(topic, count, RECEIVE_SECONDS, "print.timestamp=true",
+                                      "print.value=true")
+    finally:
+        ConnectorProvider().delete(props["name"], props)
+        forget_sessions(broker.port, cluster.login,
+                        [client_id] if tasks == 1 else [f"{client_id}-{i}" for i in range(tasks)])
     latencies = []
     for line in lines:
         stamp, value = line.split("\t", 1)
-        if value.encode() not in published:
-            continue  # an earlier step's backlog, delivered after the topic changed
         appended = int(stamp.removeprefix("LogAppendTime:")) / 1000
+        if value.encode() not in published:
+            raise RuntimeError(f"{topic} holds a record this step did not publish: {value}")
         latencies.append((appended - published[value.encode()]) * 1000)
     return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
-                len(latencies), latencies)
-
-
-def _drain(kafka: Kafka, props: dict, quiet: float = 2.0, timeout: float = 180.0) -> None:
-    """Before the next step, let the last step's topic stop growing: a rate that was not
-    sustained leaves a backlog in the broker for the connector's session, which would
-    otherwise arrive in the next step's topic and its latencies."""
-    topic = props["config"].get("kafka.topic", "")
-    if not topic.startswith("bench_"):
-        return
-    deadline = time.monotonic() + timeout
-    last = -1
-    while time.monotonic() < deadline:
-        now = kafka.record_count(topic)
-        if now == last:
-            return
-        last = now
-        time.sleep(quiet)
+                len(latencies), latencies, tasks=running)
 
 
 def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, max_rate: int,
@@ -282,11 +315,17 @@ def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, 
     steps: list[Step] = []
 
     def run(rate: int) -> bool:
-        step = measure(rate)
+        began = time.monotonic()
+        try:
+            step = measure(rate)
+        except StepFailed as failed:
+            step = Step(rate, 0, 0.0, 0, [], failure=str(failed))
         steps.append(step)
         print(f"  {label}: {rate:>6} msg/s: published at {step.achieved:,.0f} msg/s, arrived "
               f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.1f} ms, p99 "
-              f"{step.percentile(99):.1f} ms", file=sys.stderr, flush=True)
+              f"{step.percentile(99):.1f} ms{f', tasks {step.tasks}' if step.tasks else ''}"
+              f"{f', FAILED: {step.failure}' if step.failure else ''} "
+              f"({time.monotonic() - began:.0f} s)", file=sys.stderr, flush=True)
         return step.sustained(p99_limit_ms)
 
     if rates is not None:
@@ -392,7 +431,7 @@ def main() -> int:
                 args.generator, broker, device, reader, logins, rate, args.seconds,
                 args.publishers), rates, args.start_rate, args.max_rate, args.p99_limit_ms,
                 "Mosquitto alone")
-            results.append(Configuration("Mosquitto alone", None, None, steps))
+            results.append(Configuration("Mosquitto alone", None, steps))
         kafka = Kafka(root / "kafka").start()
         servers.append(kafka)
         workers = []
@@ -408,26 +447,16 @@ def main() -> int:
                            "connectors-mqtt-source").get("config")
         base = {**{k: v for k, v in rendered.items() if k != "mqtt.ssl.ca.pem"},
                 "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
-        connector = (run.outputs["mqttConnectorUsername"][0],
-                     run.outputs["mqttConnectorPassword"][0])
+        cluster = Cluster(kafka, workers, base,
+                          (run.outputs["mqttConnectorUsername"][0],
+                           run.outputs["mqttConnectorPassword"][0]), declared)
         for n in tasks:
-            # A client id (and share group) per configuration: no session carries over.
-            client_id = f"{base['mqtt.client.id']}-bench{n}"
-            config = {**base, "tasks.max": str(n), "mqtt.client.id": client_id}
-            props = {"connect_url": workers[0].url, "name": config["name"], "config": config,
-                     "timeout_seconds": 60}
-            ConnectorProvider().create(props)
-            running = tasks_running(workers[0], config["name"], n)
-            label = f"tasks.max={n} ({running} running, {args.workers} workers)"
-            print(f"{label}", file=sys.stderr, flush=True)
-            steps = search(lambda rate, props=props, n=n: pipeline_step(
-                args.generator, kafka, props, broker, device, logins, rate, args.seconds,
-                args.publishers, declared, f"t{n}"), rates, args.start_rate, args.max_rate,
+            print(f"tasks.max={n} on {args.workers} workers", file=sys.stderr, flush=True)
+            steps = search(lambda rate, n=n: pipeline_step(
+                args.generator, cluster, n, broker, device, logins, rate, args.seconds,
+                args.publishers, f"t{n}"), rates, args.start_rate, args.max_rate,
                 args.p99_limit_ms, f"tasks.max={n}")
-            results.append(Configuration(f"pipeline, tasks.max={n}", n, running, steps))
-            ConnectorProvider().delete(props["name"], props)
-            forget_sessions(broker.port, connector,
-                            [client_id] if n == 1 else [f"{client_id}-{i}" for i in range(n)])
+            results.append(Configuration(f"pipeline, tasks.max={n}", n, steps))
     finally:
         for server in reversed(servers):
             server.stop()
@@ -441,14 +470,15 @@ def main() -> int:
             print(f"  {config.name:<26} {step.rate:>7} msg/s  achieved {step.achieved:>8,.0f}  "
                   f"arrived {step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>7.1f} ms"
                   f"  p99 {step.percentile(99):>7.1f} ms  "
-                  f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}")
+                  f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}"
+                  f"{f' ({step.failure})' if step.failure else ''}")
     alone = next((c.best(args.p99_limit_ms) for c in results if c.tasks_asked is None), None)
     print(f"\n  {'configuration':<26} {'tasks run':>9} {'sustained':>10} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'/ broker alone':>15}")
     for config in results:
         best = config.best(args.p99_limit_ms)
         ratio = (f"{best.rate / alone.rate:.2f}" if best and alone else "-")
-        print(f"  {config.name:<26} {config.tasks_running or '-':>9} "
+        print(f"  {config.name:<26} {(best.tasks if best else None) or '-':>9} "
               f"{best.rate if best else 0:>10,} "
               f"{best.percentile(50) if best else 0:>7.1f} "
               f"{best.percentile(99) if best else 0:>7.1f} {ratio:>15}")
