@@ -14,7 +14,8 @@ fed pre-generated lines at the schedule; `python` runs --publishers processes of
 handed to its publisher to the broker's append time of its record in Kafka (topics with
 message.timestamp.type=LogAppendTime, whole milliseconds) or to mosquitto_sub's receive time
 (%U), on one clock. Each rate runs --seconds through a connector of its own: its own client
-id (so its own MQTT sessions and share group) and Kafka topic, deleted after the step with
+id (so its own MQTT sessions and share group) and Kafka topic, warmed up by 200 messages that
+are not counted (a new task's first records wait for its producer), deleted after the step with
 its sessions dropped from the broker, so a rate the pipeline could not carry leaves no
 backlog for the next one; a step whose publishers are not acknowledged within 60 s of the
 last message, or whose topic stays without a new record for 30 s before all are in, is not
@@ -59,6 +60,8 @@ from simulator.vitals import make_devices
 TOPIC = MQTT_TOPICS[0]
 PUBLISH_DRAIN_SECONDS = 60
 """How long publishers may wait for the broker's last acknowledgements before a step fails."""
+WARM_UP = [json.dumps({"deviceId": f"bench-warm-up-{i}"}).encode() for i in range(200)]
+"""Published through each new connector before its measured messages, and not counted."""
 RECEIVE_SECONDS = 30
 """How long a step waits for the next record of its topic before it counts what is there."""
 
@@ -284,15 +287,22 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
     try:
         running = tasks_running(cluster.workers[0], config["name"], tasks)
         time.sleep(1)  # each task's SUBSCRIBE is answered
+
+        def publish(messages: list[bytes], rate: float) -> list[float]:
+            if generator == "c":
+                return c_publishers(broker.port, logins["device"], messages, rate, publishers)
+            return python_publishers(broker.port, *device, messages, rate, publishers)
+
+        # A new task's first records wait for its producer's metadata of the new topic; not
+        # part of the rate it carries.
+        publish(WARM_UP, len(WARM_UP))
+        if len(cluster.kafka.consume(topic, len(WARM_UP), RECEIVE_SECONDS)) < len(WARM_UP):
+            raise StepFailed(f"the {len(WARM_UP)} warm-up messages did not all arrive")
         count = int(rate * seconds)
         messages = payloads(rate, count)
-        if generator == "c":
-            sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
-        else:
-            sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
-        published = dict(zip(messages, sent_at, strict=True))
-        lines = cluster.kafka.consume(topic, count, RECEIVE_SECONDS, "print.timestamp=true",
-                                      "print.value=true")
+        published = dict(zip(messages, publish(messages, rate), strict=True))
+        lines = cluster.kafka.consume(topic, len(WARM_UP) + count, RECEIVE_SECONDS,
+                                      "print.timestamp=true", "print.value=true")
     finally:
         ConnectorProvider().delete(props["name"], props)
         forget_sessions(broker.port, cluster.login,
@@ -301,9 +311,12 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
     for line in lines:
         stamp, value = line.split("\t", 1)
         appended = int(stamp.removeprefix("LogAppendTime:")) / 1000
+        if value.encode() in WARM_UP:
+            continue
         if value.encode() not in published:
             raise RuntimeError(f"{topic} holds a record this step did not publish: {value}")
         latencies.append((appended - published[value.encode()]) * 1000)
+    sent_at = list(published.values())
     return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
                 len(latencies), latencies, tasks=running)
 
