@@ -166,25 +166,31 @@ class SetupProvider(MetabaseProvider):
         return None
 
 
-@dataclass(frozen=True)
-class MetabaseSetupArgs:
+@dataclass(frozen=True, kw_only=True)
+class MetabaseLoginArgs:
+    """What every Metabase resource needs to reach Metabase and log in: each resource's Args
+    extends it (keyword-only, so that their own fields may come without defaults)."""
     url: Input[str]
     """Metabase's URL as reached from the machine running Pulumi."""
     admin_email: Input[str]
-    """The admin the setup creates, and the login of every later operation."""
+    """The Metabase admin every operation logs in as (MetabaseSetup creates it)."""
     admin_password: Input[str]
     """Secret: that admin's password (Metabase's default rule: at least 6 characters, one of
     them a digit; `strong` adds letters of both cases and a special character)."""
+    ca_pem: Input[str] = ""
+    """An https:// Metabase's CA (PEM); empty trusts the system's CAs."""
+    ready_timeout_seconds: int = 300
+    """How long an operation waits for Metabase to answer /api/health with ok."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetabaseSetupArgs(MetabaseLoginArgs):
     site_name: Input[str]
     """What Metabase calls itself; written once, by the setup."""
     first_name: Input[str] = "Pipeline"
     """The admin's first name; written once, by the setup."""
     last_name: Input[str] = "Admin"
     """The admin's last name; written once, by the setup."""
-    ca_pem: Input[str] = ""
-    """An https:// Metabase's CA (PEM); empty trusts the system's CAs."""
-    ready_timeout_seconds: int = 300
-    """How long an operation waits for Metabase to answer /api/health with ok."""
 
 
 class MetabaseSetup(MetabaseResource, module="metabase", name="Setup"):
@@ -257,14 +263,8 @@ class DatabaseProvider(MetabaseProvider):
             client.delete_database(int(id_))
 
 
-@dataclass(frozen=True)
-class MetabaseDatabaseArgs:
-    url: Input[str]
-    """Metabase's URL as reached from the machine running Pulumi."""
-    admin_email: Input[str]
-    """The Metabase admin the connection is managed as."""
-    admin_password: Input[str]
-    """Secret: that admin's password."""
+@dataclass(frozen=True, kw_only=True)
+class MetabaseDatabaseArgs(MetabaseLoginArgs):
     name: Input[str]
     """The connection's display name in Metabase."""
     details: Mapping[str, Input[str]]
@@ -272,10 +272,6 @@ class MetabaseDatabaseArgs:
     among them are kept secret one by one."""
     engine: Input[str] = "snowflake"
     """Metabase's driver name; a new engine is a new connection."""
-    ca_pem: Input[str] = ""
-    """An https:// Metabase's CA (PEM); empty trusts the system's CAs."""
-    ready_timeout_seconds: int = 300
-    """How long an operation waits for Metabase to answer /api/health with ok."""
 
 
 class MetabaseDatabase(MetabaseResource, module="metabase", name="Database"):
@@ -429,14 +425,8 @@ class DashboardProvider(MetabaseProvider):
                 client.delete_card(int(card_id))
 
 
-@dataclass(frozen=True)
-class MetabaseDashboardArgs:
-    url: Input[str]
-    """Metabase's URL as reached from the machine running Pulumi."""
-    admin_email: Input[str]
-    """The Metabase admin the dashboard is managed as."""
-    admin_password: Input[str]
-    """Secret: that admin's password."""
+@dataclass(frozen=True, kw_only=True)
+class MetabaseDashboardArgs(MetabaseLoginArgs):
     database_id: Input[int]
     """The connection every question queries (MetabaseDatabase.database_id)."""
     name: Input[str]
@@ -446,10 +436,6 @@ class MetabaseDashboardArgs:
     visualization_settings, and its place on the grid: row, col, size_x, size_y)."""
     description: Input[str] = ""
     """Shown under the dashboard's name; empty leaves it out."""
-    ca_pem: Input[str] = ""
-    """An https:// Metabase's CA (PEM); empty trusts the system's CAs."""
-    ready_timeout_seconds: int = 300
-    """How long an operation waits for Metabase to answer /api/health with ok."""
 
     def __post_init__(self) -> None:
         for index, card in enumerate(self.cards):
