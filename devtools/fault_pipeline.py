@@ -90,10 +90,13 @@ class Pipeline:
         return {**own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url,
                 **(overrides or {})}
 
-    def create_source(self, overrides: Mapping[str, str] | None = None) -> str:
+    def create_source(self, overrides: Mapping[str, str] | None = None,
+                      topic_config: Mapping[str, str] | None = None) -> str:
+        """device_data as declared (with `topic_config` over its config), then the source as
+        rendered (with `overrides`), once its first task runs."""
         declared = self.own.one(TOPIC, "topics-device_data")
         done = self.kafka.create_topic("device_data", declared.get("partitions"),
-                                       declared.get("config"))
+                                       {**declared.get("config"), **(topic_config or {})})
         assert done.returncode == 0, done.stdout + done.stderr
         config = self.source_config(self.own, overrides)
         ConnectorProvider().create({"connect_url": self.workers[0].url, "name": config["name"],
