@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from components.connectors import ConnectorProvider
 from components.streams import MQTT_TOPICS
 from devtools.harness import ProgramRun
 from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka, mqtt_source_plugin
-from devtools.mqtt_client import CountingPublisher
+from devtools.mqtt_client import Client, CountingPublisher
 from devtools.servers import Mosquitto
 
 SOURCE = ("pulumi-python:dynamic/connect:Connector", "connectors-mqtt-source")
@@ -84,17 +84,54 @@ class Pipeline:
     workers: list[ConnectWorker]
     name: str = ""
 
-    def create_source(self) -> str:
+    def source_config(self, own: ProgramRun,
+                      overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The source's config as `own` renders it, pointed at this Mosquitto."""
+        return {**own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url,
+                **(overrides or {})}
+
+    def create_source(self, overrides: Mapping[str, str] | None = None,
+                      topic_config: Mapping[str, str] | None = None) -> str:
+        """device_data as declared (with `topic_config` over its config), then the source as
+        rendered (with `overrides`), once its first task runs."""
         declared = self.own.one(TOPIC, "topics-device_data")
         done = self.kafka.create_topic("device_data", declared.get("partitions"),
-                                       declared.get("config"))
+                                       {**declared.get("config"), **(topic_config or {})})
         assert done.returncode == 0, done.stdout + done.stderr
-        config = {**self.own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url}
+        config = self.source_config(self.own, overrides)
         ConnectorProvider().create({"connect_url": self.workers[0].url, "name": config["name"],
                                     "config": config, "timeout_seconds": 60})
         self.name = config["name"]
         self.workers[0].task_in_state(self.name, "RUNNING", timeout=90)
         return self.name
+
+    def update_source(self, overrides: Mapping[str, str]) -> None:
+        """The source's rendered config with `overrides` (e.g. another tasks.max) put over the
+        running one as `pulumi up` does: the provider's update, Connect's validate and then
+        PUT /connectors/<name>/config. (Another program run would bring other generated
+        credentials and CA than this Mosquitto's.)"""
+        config = self.source_config(self.own, overrides)
+        assert config["name"] == self.name, f"{config['name']} is another connector"
+        ConnectorProvider().update(self.name, {}, {
+            "connect_url": self.workers[0].url, "name": self.name, "config": config,
+            "timeout_seconds": 60})
+
+    def session_held(self, client_id: str) -> bool:
+        """Whether Mosquitto holds a persistent session for `client_id`, as the CONNACK of a
+        connect with clean session false says; the session (or the empty one that connect
+        made) is then removed with a clean-session connect."""
+        user, password = (self.own.outputs["mqttConnectorUsername"][0],
+                          self.own.outputs["mqttConnectorPassword"][0])
+        present = None
+        for clean in (False, True):
+            client = Client(self.mqtt.tls_port, user, password, client_id=client_id,
+                            clean=clean, ca_file=self.mqtt.ca_file)
+            assert client.connect(), f"{client_id}: {client.reason}"
+            if not clean:
+                present = client.session_present
+            client.close()
+        assert present is not None
+        return present
 
     def task_worker(self, among: list[ConnectWorker], timeout: float = 120) -> ConnectWorker:
         """The worker of `among` that runs the source's task, once one does."""

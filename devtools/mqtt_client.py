@@ -18,17 +18,22 @@ class Client:
 
     def __init__(self, port: int, user: str | None, password: str | None,
                  client_id: str = "", clean: bool = True, ca_file: str | None = None,
-                 websocket: bool = False) -> None:
+                 websocket: bool = False, manual_ack: bool = False) -> None:
         """Plain MQTT, or TLS trusting `ca_file` (the broker's name checked), over TCP or
-        websockets."""
+        websockets. With `manual_ack` a QoS 1 message is acknowledged only by `ack_all`, so
+        the broker sends no more than its max_inflight_messages meanwhile."""
         self.connected = threading.Event()
         self.reason = None
+        self.session_present: bool | None = None
+        """The CONNACK's session-present flag: the broker held a session for this client id."""
         self.received: list[bytes] = []
+        self._unacknowledged: list[tuple[int, int]] = []
         self.topics: list[str] = []
         """The topic of each message in `received`, in the same order."""
         self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or uuid.uuid4().hex,
                              clean_session=clean, protocol=mqtt.MQTTv311,
-                             transport="websockets" if websocket else "tcp")
+                             transport="websockets" if websocket else "tcp",
+                             manual_ack=manual_ack)
         if ca_file:
             self.c.tls_set_context(ssl.create_default_context(cafile=ca_file))
         if user:
@@ -37,11 +42,15 @@ class Client:
         self.subscribed = threading.Event()
         self.granted: list[int] = []
         self.c.on_subscribe = self._on_subscribe
+        self.unsubscribed = threading.Event()
+        self.c.on_unsubscribe = lambda client, userdata, mid, reason_codes, properties: (
+            self.unsubscribed.set())
         self.c.on_message = self._on_message
         self.port = port
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         self.reason = reason_code
+        self.session_present = flags.session_present
         self.connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -51,6 +60,7 @@ class Client:
     def _on_message(self, client, userdata, message) -> None:
         self.topics.append(message.topic)
         self.received.append(message.payload)
+        self._unacknowledged.append((message.mid, message.qos))
 
     def connect(self) -> bool:
         self.c.connect("127.0.0.1", self.port)
@@ -65,6 +75,19 @@ class Client:
         self.c.subscribe(topic, qos=1)
         assert self.subscribed.wait(5), "no SUBACK"
         return self.granted
+
+    def unsubscribe(self, *topics: str) -> None:
+        """Unsubscribe and wait for the UNSUBACK."""
+        self.unsubscribed.clear()
+        self.c.unsubscribe(list(topics))
+        assert self.unsubscribed.wait(5), "no UNSUBACK"
+
+    def ack_all(self) -> int:
+        """With `manual_ack`: acknowledge every message received so far; how many."""
+        pending, self._unacknowledged = self._unacknowledged, []
+        for mid, qos in pending:
+            self.c.ack(mid, qos)
+        return len(pending)
 
     def close(self) -> None:
         self.c.loop_stop()
@@ -112,14 +135,14 @@ class CountingPublisher:
         return json.dumps({"deviceId": f"fault-device-{seq % self.devices}", "seq": seq,
                            "timestamp": time.time()}).encode()
 
-    def run(self, count: int, rate: float, drain_timeout: float = 120.0) -> None:
-        """Publish `count` messages at `rate` per second, then wait until every one is
-        acknowledged or `drain_timeout` passes."""
+    def run(self, count: int, rate: float, drain_timeout: float = 120.0, first: int = 0) -> None:
+        """Publish `count` messages at `rate` per second, numbered from `first`, then wait
+        until every one is acknowledged or `drain_timeout` passes."""
         self.c.connect("127.0.0.1", self.port)
         self.c.loop_start()
         start = time.monotonic()
-        for seq in range(count):
-            delay = start + seq / rate - time.monotonic()
+        for seq in range(first, first + count):
+            delay = start + (seq - first) / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             info = self.c.publish(self.topic, self.payload(seq), qos=1)

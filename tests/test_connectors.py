@@ -15,8 +15,9 @@ from components.render.connectors import (
     snowflake_sink_config,
 )
 from components.settings import MqttSource
+from components.settings.loaders import MAX_MQTT_SOURCE_TASKS
 from components.streams import DERIVED_STREAMS, MQTT_TOPICS
-from devtools.harness import PROJECT, ProgramRun, run_program, unwrap
+from devtools.harness import PROJECT, ROOT, ProgramRun, run_program, unwrap
 from policies.guardrails import CREDENTIAL_CONFIG
 
 CONNECTOR = "pulumi-python:dynamic/connect:Connector"
@@ -380,6 +381,20 @@ def test_own_mqtt_source_gets_tasks_max_and_leaves_sharing_to_the_connector() ->
         k: v for k, v in one.items() if k != "tasks.max"}
     assert three["mqtt.topics"] == ",".join(MQTT_TOPICS)
     assert three["mqtt.client.id"] == "stack-mqtt-source"
+
+
+def test_own_mqtt_source_looks_for_the_sessions_of_every_task_count_the_program_allows(
+) -> None:
+    """mqtt.orphans.scan is not rendered: the connector's default (MqttSourceConfig) must reach
+    mqttSourceTasks' maximum, or a change from a count above it would leave sessions behind."""
+    config = mqtt_source_configs(MqttSource.HEALTH_PIPELINE, "src", "ssl://broker:8883", "u",
+                                 "p", "stack-mqtt-source", tasks=3)["mqtt-source"]
+    assert not [key for key in config if key.startswith("mqtt.orphans.")], config
+    java = (ROOT / "connectors/mqtt-source/src/main/java/io/healthpipeline/connect/mqtt"
+            / "MqttSourceConfig.java").read_text()
+    default = re.search(r"\.define\(ORPHANS_SCAN, Type\.INT, (\d+),", java)
+    assert default, "MqttSourceConfig defines no ORPHANS_SCAN"
+    assert int(default.group(1)) == MAX_MQTT_SOURCE_TASKS
 
 
 def test_camel_mqtt_source_refuses_more_than_one_task() -> None:

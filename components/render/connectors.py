@@ -243,7 +243,9 @@ def _health_pipeline_source(
     connector itself gives task i the client id `<client_id>-<i>` and the subscriptions
     `$share/<mqtt.share.group>/<topic>` (the group defaults to the client id, so nothing more
     is rendered); a broker it cannot reach at start is retried with its own bounded backoff
-    (mqtt.reconnect.backoff.*, defaults kept)."""
+    (mqtt.reconnect.backoff.*, defaults kept), and the sessions an earlier tasks.max left
+    are adopted by the tasks (mqtt.orphans.*, defaults kept: 5 s after a task connects,
+    client ids up to `<client_id>-31`, as far as mqttSourceTasks goes)."""
     if any("," in topic for topic in topics):
         raise ValueError(f"topics: mqtt.topics is comma-separated; {list(topics)} has a comma")
     return {

@@ -13,8 +13,10 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """What the fault and shared-task tests counted (test_faults.py, test_shared_tasks.py)."""
+    """What the fault, shared-task and orphaned-session tests counted (test_faults.py,
+    test_shared_tasks.py, test_orphaned_sessions.py)."""
     from tests.contract.test_faults import REPORTS
+    from tests.contract.test_orphaned_sessions import REPORTS as ORPHANS
     from tests.contract.test_shared_tasks import REPORTS as SHARED
 
     if REPORTS:
@@ -24,4 +26,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if SHARED:
         terminalreporter.section("shared MQTT subscriptions: messages per task")
         for line in SHARED:
+            terminalreporter.write_line(line)
+    if ORPHANS:
+        terminalreporter.section("a change of MQTT source tasks: orphaned sessions adopted")
+        for line in ORPHANS:
             terminalreporter.write_line(line)

@@ -187,7 +187,9 @@ def test_after_a_broker_restart_the_connector_resubscribes_and_delivers(
     connect_server.task_in_state(props["name"], "RUNNING")
     mqtt_server.restart()
     deadline = time.monotonic() + 30
-    while f"e2e-{topic}" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
+    # The task's own connection ("... as <client id> (p2, ..."), not its look for orphaned
+    # sessions as <client id>-0, -1, ...
+    while f" as e2e-{topic} (" not in mqtt_server.log.rsplit("mosquitto version", 1)[-1]:
         assert time.monotonic() < deadline, "the connector did not reconnect"
         time.sleep(0.2)
     _publish_to_every_topic(mqtt_server, own, 100)

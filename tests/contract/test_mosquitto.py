@@ -217,3 +217,42 @@ def test_simulator_without_a_broker_is_one_clear_error() -> None:
     assert done.stderr.strip() == (
         f"error: cannot reach the MQTT broker at tcp://localhost:{port}: Connection refused"
     )
+
+
+@pytest.mark.parametrize("subscription", [f"$share/orphans/{TOPIC}", TOPIC])
+def test_a_session_that_unsubscribes_still_gets_what_was_queued_for_it(
+        run, mqtt_server, subscription) -> None:
+    """What the MQTT source's adoption of an orphaned session relies on: it unsubscribes at
+    once (so that the broker queues nothing more for the session) and then reads the backlog.
+    Mosquitto keeps the messages it queued before the UNSUBSCRIBE and sends them as the
+    client acknowledges, max_inflight_messages at a time; the MQTT specs allow a broker to
+    drop them (MQTT 3.1.1 §3.10.4, "MAY continue to deliver")."""
+    user, password = _credentials(run, "Connector")
+    inflight = mqtt_server.tuning.max_inflight_messages
+    orphan = Client(mqtt_server.port, user, password, client_id="orphan", clean=False)
+    assert orphan.connect()
+    orphan.subscribe(subscription)
+    orphan.close()
+    device = Client(mqtt_server.port, *_credentials(run, "Device"))
+    assert device.connect()
+    sent = [f'{{"n":{i}}}'.encode() for i in range(inflight + 50)]
+    for payload in sent:
+        device.c.publish(TOPIC, payload, qos=1).wait_for_publish(5)
+    device.close()
+    adopter = Client(mqtt_server.port, user, password, client_id="orphan", clean=False,
+                     manual_ack=True)
+    assert adopter.connect() and adopter.session_present
+    adopter.unsubscribe(subscription)
+    assert _wait_for(lambda: len(adopter.received) >= inflight)
+    time.sleep(0.5)
+    assert len(adopter.received) == inflight, "the broker sent more than its in-flight window"
+    deadline = time.monotonic() + 10
+    while len(adopter.received) < len(sent) and time.monotonic() < deadline:
+        adopter.ack_all()
+        time.sleep(0.05)
+    adopter.ack_all()
+    assert adopter.received == sent
+    adopter.close()
+    again = Client(mqtt_server.port, user, password, client_id="orphan", clean=True)
+    assert again.connect()
+    again.close()

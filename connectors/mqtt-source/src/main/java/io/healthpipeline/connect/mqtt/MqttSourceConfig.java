@@ -8,6 +8,7 @@ import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
 import java.util.List;
@@ -21,6 +22,7 @@ import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigDef.Importance;
 import org.apache.kafka.common.config.ConfigDef.Type;
 import org.apache.kafka.common.config.ConfigException;
+import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 
 /** The connector's settings: where to subscribe, as whom, and where the records go. */
 public final class MqttSourceConfig extends AbstractConfig {
@@ -41,6 +43,8 @@ public final class MqttSourceConfig extends AbstractConfig {
   public static final String SHARE_GROUP = "mqtt.share.group";
   public static final String BACKOFF_INITIAL = "mqtt.reconnect.backoff.initial.ms";
   public static final String BACKOFF_MAX = "mqtt.reconnect.backoff.max.ms";
+  public static final String ORPHANS_DELAY = "mqtt.orphans.delay.ms";
+  public static final String ORPHANS_SCAN = "mqtt.orphans.scan";
   /** Set by the connector in each task's config when tasks.max is above 1, never by a user. */
   static final String TASK_INDEX = "mqtt.task.index";
   static final String TASK_COUNT = "mqtt.task.count";
@@ -147,6 +151,19 @@ public final class MqttSourceConfig extends AbstractConfig {
       .define(BACKOFF_MAX, Type.LONG, 60_000L, ConfigDef.Range.atLeast(1), Importance.LOW,
           "The longest wait between two attempts to reach the broker, at start and after a "
               + "lost connection (paho's automatic reconnect, which starts at 1 s and doubles).")
+      .define(ORPHANS_DELAY, Type.LONG, 5_000L, ConfigDef.Range.atLeast(0), Importance.LOW,
+          "Milliseconds after a task has connected before it looks for orphaned sessions "
+              + "(see " + ORPHANS_SCAN + "), so that Connect has stopped the tasks of the "
+              + "previous tasks.max by then.")
+      .define(ORPHANS_SCAN, Type.INT, 32, ConfigDef.Range.atLeast(0), Importance.LOW,
+          "How many task client ids <" + CLIENT_ID + ">-<i> (i from 0) the tasks check for "
+              + "sessions that an earlier tasks.max left on the broker and no task owns now: "
+              + "those of i from tasks.max up (all of them with one task), and "
+              + CLIENT_ID + " itself with several. Mosquitto keeps queueing for such a session "
+              + "(a share group's absent member still gets its turn). A task adopts each one "
+              + "it finds: reads its queued messages into Kafka like its own, acknowledging "
+              + "each once Kafka has it, then removes the session. Those ids must belong to "
+              + "nothing else. 0: no check.")
       .define(TASK_INDEX, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.LOW,
           "Set by the connector for each task when tasks.max is above 1; never set it.")
       .define(TASK_COUNT, Type.INT, 1, ConfigDef.Range.atLeast(1), Importance.LOW,
@@ -213,9 +230,74 @@ public final class MqttSourceConfig extends AbstractConfig {
     if (taskCount() <= 1) {
       return List.copyOf(filters);
     }
-    String group = getString(SHARE_GROUP).trim();
-    String name = group.isEmpty() ? getString(CLIENT_ID).trim() : group;
+    String name = shareGroup();
     return filters.stream().map(filter -> SHARE_PREFIX + name + "/" + filter).toList();
+  }
+
+  /** The configured filters and their shared forms: whatever an earlier task subscribed to. */
+  public List<String> everySubscription() {
+    List<String> every = new ArrayList<>();
+    for (String filter : getList(TOPICS)) {
+      every.add(filter);
+      if (!filter.startsWith(SHARE_PREFIX)) {
+        every.add(SHARE_PREFIX + shareGroup() + "/" + filter);
+      }
+    }
+    return every;
+  }
+
+  private String shareGroup() {
+    String group = getString(SHARE_GROUP).trim();
+    return group.isEmpty() ? getString(CLIENT_ID).trim() : group;
+  }
+
+  /**
+   * The client ids of possibly orphaned sessions this task checks: of the ids no task of this
+   * tasks.max owns ({@code <id>-i} for i in [tasks, scan), or [0, scan) with one task, then
+   * {@code <id>} itself with several), those at positions index, index + tasks, ...: each id
+   * is checked by exactly one task.
+   */
+  public List<String> orphanCandidates() {
+    String base = getString(CLIENT_ID);
+    int tasks = taskCount();
+    int scan = getInt(ORPHANS_SCAN);
+    List<String> unowned = new ArrayList<>();
+    for (int i = tasks > 1 ? tasks : 0; i < scan; i++) {
+      unowned.add(base + "-" + i);
+    }
+    if (tasks > 1 && scan > 0) {
+      unowned.add(base);
+    }
+    List<String> mine = new ArrayList<>();
+    for (int k = getInt(TASK_INDEX); k < unowned.size(); k += tasks) {
+      mine.add(unowned.get(k));
+    }
+    return mine;
+  }
+
+  /**
+   * How every connection of a task is made: TLS, login, timeouts; `cleanSession` and
+   * paho's automatic reconnect as asked.
+   */
+  public MqttConnectOptions connectOptions(boolean cleanSession, boolean automaticReconnect) {
+    MqttConnectOptions options = new MqttConnectOptions();
+    options.setCleanSession(cleanSession);
+    options.setAutomaticReconnect(automaticReconnect);
+    options.setMaxReconnectDelay((int) Math.min(Integer.MAX_VALUE, getLong(BACKOFF_MAX)));
+    options.setConnectionTimeout(getInt(CONNECTION_TIMEOUT));
+    options.setKeepAliveInterval(getInt(KEEPALIVE));
+    if (tls()) {
+      options.setHttpsHostnameVerificationEnabled(true);
+      if (socketFactory != null) {
+        options.setSocketFactory(socketFactory);
+      }
+    }
+    String username = getString(USERNAME);
+    if (!username.isEmpty()) {
+      options.setUserName(username);
+      options.setPassword(getPassword(PASSWORD).value().toCharArray());
+    }
+    return options;
   }
 
   /**

@@ -17,6 +17,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -58,6 +59,11 @@ import org.slf4j.LoggerFactory;
  * <p>A broker it cannot reach when it starts (refused, timed out) is tried again with a
  * doubling, bounded backoff while the task stays RUNNING; a broker that refuses the login or
  * a certificate the CA did not sign fails the task at once.
+ *
+ * <p>Once connected, it adopts the sessions an earlier tasks.max left on the broker (see
+ * {@link OrphanAdopter}): their messages come through this task's queue and records, carry
+ * the orphaned client id in the `mqtt.adopted.client.id` header, and are acknowledged on
+ * their own session's client.
  */
 public final class MqttSourceTask extends SourceTask {
   private static final Logger LOG = LoggerFactory.getLogger(MqttSourceTask.class);
@@ -70,6 +76,7 @@ public final class MqttSourceTask extends SourceTask {
   static final String MESSAGE_HEADER = "health.error.message";
   static final String NOT_JSON = "not-json";
   static final String NO_KEY = "no-key-field";
+  static final String ADOPTED_HEADER = "mqtt.adopted.client.id";
 
   /** Where a payload goes with a dead-letter topic: its key, or why it has none. */
   private record Verdict(String key, String reason, String message) {
@@ -82,8 +89,12 @@ public final class MqttSourceTask extends SourceTask {
     }
   }
 
-  /** A message as it arrived, with the connection it arrived on (ids are per connection). */
-  private record Incoming(int id, int qos, String topic, byte[] payload, int connection) {}
+  /**
+   * A message as it arrived, with the connection it arrived on (ids are per connection): the
+   * task's own, numbered by `connection`, or an adopted session's (`adopted` not null).
+   */
+  private record Incoming(int id, int qos, String topic, byte[] payload, int connection,
+      OrphanAdopter.Adoption adopted) {}
 
   private final BlockingQueue<Incoming> queue = new LinkedBlockingQueue<>(10_000);
   private final Map<SourceRecord, Incoming> unacknowledged =
@@ -98,6 +109,8 @@ public final class MqttSourceTask extends SourceTask {
   /** Set when a retried connection gets an answer no retry fixes; poll() fails the task. */
   private volatile String fatal;
   private ScheduledExecutorService retries;
+  private OrphanAdopter adopter;
+  private final AtomicBoolean adopting = new AtomicBoolean();
   private MqttConnectOptions options;
   private String clientId;
   private Map<String, String> sourcePartition;
@@ -137,24 +150,9 @@ public final class MqttSourceTask extends SourceTask {
     pollTimeoutMs = config.getInt(MqttSourceConfig.POLL_TIMEOUT);
     qos = config.getInt(MqttSourceConfig.QOS);
 
-    options = new MqttConnectOptions();
-    options.setCleanSession(config.getBoolean(MqttSourceConfig.CLEAN_SESSION));
-    options.setAutomaticReconnect(true);
-    options.setMaxReconnectDelay((int) Math.min(Integer.MAX_VALUE,
-        config.getLong(MqttSourceConfig.BACKOFF_MAX)));
-    options.setConnectionTimeout(config.getInt(MqttSourceConfig.CONNECTION_TIMEOUT));
-    options.setKeepAliveInterval(config.getInt(MqttSourceConfig.KEEPALIVE));
-    if (config.tls()) {
-      options.setHttpsHostnameVerificationEnabled(true);
-      if (config.socketFactory() != null) {
-        options.setSocketFactory(config.socketFactory());
-      }
-    }
-    String username = config.getString(MqttSourceConfig.USERNAME);
-    if (!username.isEmpty()) {
-      options.setUserName(username);
-      options.setPassword(config.getPassword(MqttSourceConfig.PASSWORD).value().toCharArray());
-    }
+    options = config.connectOptions(config.getBoolean(MqttSourceConfig.CLEAN_SESSION), true);
+    adopter = new OrphanAdopter(config, clientId, (from, topic, message) -> enqueue(
+        new Incoming(message.getId(), message.getQos(), topic, message.getPayload(), 0, from)));
     try {
       client = new MqttAsyncClient(uri, clientId, new MemoryPersistence());
       client.setManualAcks(true);
@@ -184,6 +182,9 @@ public final class MqttSourceTask extends SourceTask {
         filters, qos, kafkaTopic);
     if (!deadLetterTopic.isEmpty()) {
       LOG.info("Payloads that cannot be keyed go to {}", deadLetterTopic);
+    }
+    if (adopting.compareAndSet(false, true)) {
+      adopter.start(config.getLong(MqttSourceConfig.ORPHANS_DELAY));
     }
   }
 
@@ -331,20 +332,26 @@ public final class MqttSourceTask extends SourceTask {
 
     @Override
     public void messageArrived(String topic, MqttMessage message) throws InterruptedException {
-      Incoming incoming = new Incoming(message.getId(), message.getQos(), topic,
-          message.getPayload(), connection.get());
-      // A full queue holds paho (and so the broker) back; on stop the message is left
-      // unacknowledged, and the broker sends it again to the next session.
-      while (!queue.offer(incoming, 100, TimeUnit.MILLISECONDS)) {
-        if (stopping) {
-          return;
-        }
-      }
+      enqueue(new Incoming(message.getId(), message.getQos(), topic, message.getPayload(),
+          connection.get(), null));
     }
 
     @Override
     public void deliveryComplete(IMqttDeliveryToken token) {
     }
+  }
+
+  /**
+   * A full queue holds paho (and so the broker) back; on stop the message is left
+   * unacknowledged (false), and the broker sends it again to the next session.
+   */
+  private boolean enqueue(Incoming incoming) throws InterruptedException {
+    while (!queue.offer(incoming, 100, TimeUnit.MILLISECONDS)) {
+      if (stopping) {
+        return false;
+      }
+    }
+    return true;
   }
 
   @Override
@@ -378,6 +385,9 @@ public final class MqttSourceTask extends SourceTask {
     headers.addString("mqtt.topic", message.topic());
     if (shared) {
       headers.addString("mqtt.client.id", clientId);
+    }
+    if (message.adopted() != null) {
+      headers.addString(ADOPTED_HEADER, message.adopted().clientId());
     }
     if (!deadLetterTopic.isEmpty()) {
       return routed(message, headers);
@@ -482,6 +492,10 @@ public final class MqttSourceTask extends SourceTask {
   @Override
   public void commitRecord(SourceRecord record, RecordMetadata metadata) {
     Incoming message = unacknowledged.remove(record);
+    if (message != null && message.adopted() != null) {
+      message.adopted().acknowledge(message.id(), message.qos());
+      return;
+    }
     MqttAsyncClient current = client;
     if (message == null || current == null || message.connection() != connection.get()
         || !current.isConnected()) {
@@ -505,6 +519,9 @@ public final class MqttSourceTask extends SourceTask {
     stopping = true;
     if (retries != null) {
       retries.shutdownNow();
+    }
+    if (adopter != null) {
+      adopter.stop();
     }
     MqttAsyncClient current = client;
     client = null;
