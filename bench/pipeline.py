@@ -280,7 +280,9 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
         raise RuntimeError(done.stderr)
     client_id = f"{cluster.base['mqtt.client.id']}-{label}-{rate}"
     config = {**cluster.base, "name": f"{cluster.base['name']}-{label}-{rate}",
-              "tasks.max": str(tasks), "mqtt.client.id": client_id, "kafka.topic": topic}
+              "tasks.max": str(tasks), "mqtt.client.id": client_id, "kafka.topic": topic,
+              # A new client id has no earlier sessions to adopt: no scan in the measured time.
+              "mqtt.orphans.scan": "0"}
     props = {"connect_url": cluster.workers[0].url, "name": config["name"], "config": config,
              "timeout_seconds": 60}
     ConnectorProvider().create(props)
