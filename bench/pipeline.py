@@ -1,28 +1,30 @@
 """MQTT -> device_data to the ceiling, in one run: the highest sustained QoS 1 rate with its
 p50/p99 latency for each connector configuration (tasks.max) on a Connect cluster, against the
-ceiling of Mosquitto alone with the same publishers and a plain subscriber, on real local
+ceiling of Mosquitto alone with the same publishers and plain subscribers, on real local
 servers: Mosquitto with the dev stack's rendered files, a KRaft broker, --workers Connect
 workers in one group, and this project's MQTT source from its rendered config.
 
     .venv/bin/python bench/pipeline.py [--generator c|python] [--publishers 4] \\
-        [--tasks 1,2,4] [--workers 2] [--seconds 5] [--p99-limit-ms 250] [--rates R,...]
+        [--tasks 1,2,4] [--workers 2] [--subscribers 1,4] [--seconds 5] \\
+        [--p99-limit-ms 250] [--rates R,...]
 
 Generators: `c` runs --publishers `mosquitto_pub -l` processes (Debian's mosquitto-clients),
-fed pre-generated lines at the schedule; `python` runs --publishers processes of paho-mqtt
-(the simulator's client). The broker alone is received by one `mosquitto_sub` (C) with the
-`c` generator, by one paho subscriber with `python`. Latency is from the moment a message is
-handed to its publisher to the broker's append time of its record in Kafka (topics with
-message.timestamp.type=LogAppendTime, whole milliseconds) or to mosquitto_sub's receive time
-(%U), on one clock. Each rate runs --seconds through a connector of its own: its own client
-id (so its own MQTT sessions and share group) and Kafka topic, warmed up by 200 messages that
-are not counted (a new task's first records wait for its producer), deleted after the step with
-its sessions dropped from the broker, so a rate the pipeline could not carry leaves no
-backlog for the next one; a step whose publishers are not acknowledged within 60 s of the
-last message, or whose topic stays without a new record for 30 s before all are in, is not
-sustained.
-Without --rates: --start-rate, doubling until a rate is not sustained, then bisecting the last
-gap twice. Sustained: the publishers kept 95 % of the rate, every message arrived, p99 <=
---p99-limit-ms.
+fed pre-generated lines at the schedule; `python` runs --publishers processes of paho-mqtt (the
+simulator's client). The broker alone is received, with the `c` generator, by groups of
+--subscribers `mosquitto_sub` processes sharing one subscription (`$share/...`, as the tasks
+do: each member has its own max_inflight_messages window, so one subscriber is a ceiling of its
+own), by one paho subscriber with `python`; the ratio column divides by the best of them.
+Latency is from the moment a message is handed to its publisher to the broker's append time of
+its record in Kafka (topics with message.timestamp.type=LogAppendTime, whole milliseconds) or
+to mosquitto_sub's receive time (%U), on one clock. Each rate runs --seconds through a
+connector of its own: its own client id (so its own MQTT sessions and share group) and Kafka
+topic, warmed up by 200 messages that are not counted (a new task's first records wait for its
+producer), deleted after the step with its sessions dropped from the broker, so a rate the
+pipeline could not carry leaves no backlog for the next one; a step whose publishers are not
+acknowledged within 60 s of the last message, or whose topic stays without a new record for 30
+s before all are in, is not sustained. Without --rates: --start-rate, doubling until a rate is
+not sustained, then bisecting the last gap twice. Sustained: the publishers kept 95 % of the
+rate, every message arrived, p99 <= --p99-limit-ms.
 
 tasks.max goes into the rendered connector config; the table says how many tasks Connect
 actually ran, since an MQTT source without shared subscriptions runs one.
@@ -208,24 +210,34 @@ def python_publishers(port: int, user: str, password: str, messages: list[bytes]
 
 def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str],
                       reader: tuple[str, str], logins: dict[str, Path], rate: int,
-                      seconds: float, publishers: int) -> Step:
-    """The same publishers, and one plain subscriber in place of the connector."""
-    count = int(rate * seconds)
+                      seconds: float, publishers: int, subscribers: int) -> Step:
+    """The same publishers, and plain subscribers in place of the connector: with the `c`
+    generator a group of `subscribers` mosquitto_sub processes sharing one subscription
+    ($share/bench-alone/..., as the tasks share theirs; one subscribes to the topic itself),
+    each with its own window of max_inflight_messages; with `python`, one paho subscriber."""
+    count = int(rate * seconds) // subscribers * subscribers  # the group's equal shares
     messages = payloads(rate, count)
     received: dict[bytes, float] = {}
     if generator == "c":
-        sub = subprocess.Popen(
+        # Mosquitto hands a share group's messages round in strict rotation: equal shares.
+        topic = TOPIC if subscribers == 1 else f"$share/bench-alone/{TOPIC}"
+        subs = [subprocess.Popen(
             [binary("mosquitto_sub"), "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-             "-t", TOPIC, "-C", str(count), "-W", str(int(seconds) + 60), "-F", "%U %p"],
+             "-i", f"bench-sub-{n}", "-t", topic, "-C", str(count // subscribers),
+             "-W", str(int(seconds) + 60), "-F", "%U %p"],
             stdout=subprocess.PIPE, env={**os.environ, "XDG_CONFIG_HOME": str(logins["reader"])})
+            for n in range(subscribers)]
         lines: list[bytes] = []
-        reader_thread = threading.Thread(
-            target=lambda: lines.extend(sub.stdout or []), daemon=True)
-        reader_thread.start()
+        readers = [threading.Thread(target=lambda sub=sub: lines.extend(sub.stdout or []),
+                                    daemon=True) for sub in subs]
+        for thread in readers:
+            thread.start()
         time.sleep(1.0)  # subscribed
         sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
-        sub.wait(timeout=seconds + 90)
-        reader_thread.join(timeout=10)
+        for sub in subs:
+            sub.wait(timeout=seconds + 90)
+        for thread in readers:
+            thread.join(timeout=10)
         for line in lines:
             stamp, payload = line.rstrip(b"\n").split(b" ", 1)
             received[payload] = float(stamp)
@@ -401,6 +413,8 @@ def main() -> int:
     parser.add_argument("--publishers", type=int, default=4, help="publishing processes")
     parser.add_argument("--tasks", default="1,2,4", help="tasks.max of each configuration")
     parser.add_argument("--workers", type=int, default=2, help="Connect workers in the cluster")
+    parser.add_argument("--subscribers", help="comma-separated sizes of the subscriber group "
+                        "of the broker alone (c generator); default: 1 and the most tasks")
     parser.add_argument("--no-broker-alone", action="store_true",
                         help="skip the ceiling of Mosquitto alone")
     parser.add_argument("--seconds", type=float, default=5)
@@ -410,6 +424,10 @@ def main() -> int:
     parser.add_argument("--p99-limit-ms", type=float, default=250)
     args = parser.parse_args()
     tasks = [int(t) for t in args.tasks.split(",") if t]
+    subscribers = ([int(n) for n in args.subscribers.split(",") if n] if args.subscribers
+                   else sorted({1, max(tasks)}))
+    if args.generator == "python":
+        subscribers = [1]
     rates = [int(r) for r in args.rates.split(",")] if args.rates else None
     try:
         plugin = mqtt_source_plugin()
@@ -440,13 +458,14 @@ def main() -> int:
         servers.append(broker)
         print(f"generator {args.generator} x {args.publishers}; {args.seconds:g} s per rate; "
               f"Mosquitto :{broker.port}", file=sys.stderr, flush=True)
-        if not args.no_broker_alone:
+        for n in [] if args.no_broker_alone else subscribers:
             # First, while no connector session exists to queue for.
-            steps = search(lambda rate: broker_alone_step(
+            name = f"Mosquitto alone, {n} sub{'s' if n > 1 else ''}"
+            steps = search(lambda rate, n=n: broker_alone_step(
                 args.generator, broker, device, reader, logins, rate, args.seconds,
-                args.publishers), rates, args.start_rate, args.max_rate, args.p99_limit_ms,
-                "Mosquitto alone")
-            results.append(Configuration("Mosquitto alone", None, steps))
+                args.publishers, n), rates, args.start_rate, args.max_rate, args.p99_limit_ms,
+                name)
+            results.append(Configuration(name, None, steps))
         kafka = Kafka(root / "kafka").start()
         servers.append(kafka)
         workers = []
@@ -487,7 +506,9 @@ def main() -> int:
                   f"  p99 {step.percentile(99):>7.1f} ms  "
                   f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}"
                   f"{f' ({step.failure})' if step.failure else ''}")
-    alone = next((c.best(args.p99_limit_ms) for c in results if c.tasks_asked is None), None)
+    # The ratio's base: the best the broker alone carried, with any of its subscriber groups.
+    alone = max((best for c in results if c.tasks_asked is None
+                 if (best := c.best(args.p99_limit_ms))), key=lambda s: s.rate, default=None)
     print(f"\n  {'configuration':<26} {'tasks run':>9} {'sustained':>10} {'p50 ms':>7} "
           f"{'p99 ms':>7} {'/ broker alone':>15}")
     for config in results:
