@@ -55,7 +55,13 @@ from components.connectors import ConnectorProvider
 from components.render.mosquitto import render_client_options
 from components.streams import MQTT_TOPICS
 from devtools.harness import PROJECT, run_program
-from devtools.kafka_servers import MQTT_SOURCE, ConnectWorker, Kafka, mqtt_source_plugin
+from devtools.kafka_servers import (
+    MQTT_SOURCE,
+    ConnectWorker,
+    Kafka,
+    mqtt_source_plugin,
+    task_client_ids,
+)
 from devtools.servers import Missing, Mosquitto, binary
 from simulator.vitals import make_devices
 
@@ -320,7 +326,7 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
     finally:
         ConnectorProvider().delete(props["name"], props)
         forget_sessions(broker.port, cluster.login,
-                        [client_id] if tasks == 1 else [f"{client_id}-{i}" for i in range(tasks)])
+                        task_client_ids(client_id, tasks))
     latencies = []
     for line in lines:
         stamp, value = line.split("\t", 1)

@@ -61,6 +61,12 @@ def kafka_version() -> str:
     return jars[-1].name.removeprefix("kafka_2.13-").removesuffix(".jar")
 
 
+def task_client_ids(client_id: str, tasks: int) -> list[str]:
+    """The MQTT client ids this project's source connects as with `tasks` tasks: its
+    mqtt.client.id itself for one, suffixed by each task's index for more."""
+    return [client_id] if tasks == 1 else [f"{client_id}-{i}" for i in range(tasks)]
+
+
 def mqtt_source_plugin() -> Path:
     """This project's MQTT source connector (a directory of jars), or Missing."""
     if not any(MQTT_SOURCE_PLUGIN.glob("mqtt-source-connector-*.jar")):

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,18 @@ def simulate(broker: int | Mosquitto, username: str, password: str, *args: str) 
         cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0,
+               interval: float = 0.05) -> bool:
+    """Whether `predicate` holds within `timeout` seconds, asked every `interval` and once
+    more at the end."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:

@@ -16,7 +16,7 @@ from components.render.mosquitto import render_conf
 from components.streams import MQTT_TOPICS
 from devtools.harness import ROOT, ProgramRun, unwrap
 from devtools.mqtt_client import Client
-from devtools.servers import Mosquitto, free_port
+from devtools.servers import Mosquitto, free_port, wait_until
 
 CONFIG = "/mosquitto/config"
 TOPIC = MQTT_TOPICS[0]
@@ -37,13 +37,6 @@ def _credentials(run: ProgramRun, who: str) -> tuple[str, str]:
     return run.outputs[f"mqtt{who}Username"][0], run.outputs[f"mqtt{who}Password"][0]
 
 
-def _wait_for(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_the_program_conf_is_the_renderer_with_the_container_layout(run, mqtt_server) -> None:
@@ -85,7 +78,7 @@ def test_connector_reads_what_devices_publish_on_both_topics(run, mqtt_server) -
     assert device.connect()
     for index, topic in enumerate(MQTT_TOPICS):
         device.c.publish(topic, f'{{"deviceId":"d{index}"}}'.encode(), qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: len(connector.received) == len(MQTT_TOPICS))
+    assert wait_until(lambda: len(connector.received) == len(MQTT_TOPICS))
     assert list(zip(connector.topics, connector.received, strict=True)) == [
         (topic, f'{{"deviceId":"d{index}"}}'.encode()) for index, topic in enumerate(MQTT_TOPICS)]
     device.close()
@@ -102,7 +95,7 @@ def test_device_cannot_subscribe_and_connector_cannot_publish(run, mqtt_server) 
     listener.subscribe("health/#")
     connector.c.publish(TOPIC, b"from-connector", qos=1).wait_for_publish(5)
     device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: listener.received == [b"from-device"])
+    assert wait_until(lambda: listener.received == [b"from-device"])
     time.sleep(0.3)
     assert listener.received == [b"from-device"], "the connector's publish went through"
     assert device.received == [], "the device read a topic it may only write"
@@ -123,7 +116,7 @@ def test_the_monitor_user_reads_what_devices_publish_on_both_topics(run, mqtt_se
     assert device.connect()
     for topic in MQTT_TOPICS:
         device.c.publish(topic, topic.encode(), qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: len(monitor.received) == len(MQTT_TOPICS))
+    assert wait_until(lambda: len(monitor.received) == len(MQTT_TOPICS))
     assert monitor.topics == list(MQTT_TOPICS)
     assert monitor.received == [topic.encode() for topic in MQTT_TOPICS]
     device.close()
@@ -142,7 +135,7 @@ def test_the_monitor_user_cannot_publish(run, mqtt_server) -> None:
     for topic in MQTT_TOPICS:
         monitor.c.publish(topic, b"from-monitor", qos=1).wait_for_publish(5)
     device.c.publish(TOPIC, b"from-device", qos=1).wait_for_publish(5)
-    assert _wait_for(lambda: connector.received == [b"from-device"])
+    assert wait_until(lambda: connector.received == [b"from-device"])
     time.sleep(0.3)
     assert connector.received == [b"from-device"], "the monitor's publish went through"
     for c in (monitor, connector, device):
@@ -160,7 +153,7 @@ def test_the_monitor_user_cannot_subscribe_outside_health(run, mqtt_server, topi
     assert monitor.connect() and health.connect()
     monitor.subscribe(topic)
     assert health.subscribe("$SYS/broker/uptime") == [1]
-    assert _wait_for(lambda: health.received)
+    assert wait_until(lambda: health.received)
     time.sleep(0.5)
     assert monitor.received == [], f"the monitor read {monitor.topics}"
     monitor.close()
@@ -182,7 +175,7 @@ def test_qos1_messages_for_an_offline_session_survive_a_broker_restart(run, mqtt
     mqtt_server.restart()
     again = Client(mqtt_server.port, user, password, client_id="durable", clean=False)
     assert again.connect()
-    assert _wait_for(lambda: len(again.received) >= len(sent)), mqtt_server.log[-2000:]
+    assert wait_until(lambda: len(again.received) >= len(sent)), mqtt_server.log[-2000:]
     assert again.received == sent
     again.close()
 
@@ -243,7 +236,7 @@ def test_a_session_that_unsubscribes_still_gets_what_was_queued_for_it(
                      manual_ack=True)
     assert adopter.connect() and adopter.session_present
     adopter.unsubscribe(subscription)
-    assert _wait_for(lambda: len(adopter.received) >= inflight)
+    assert wait_until(lambda: len(adopter.received) >= inflight)
     time.sleep(0.5)
     assert len(adopter.received) == inflight, "the broker sent more than its in-flight window"
     deadline = time.monotonic() + 10

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import collections
 import re
-import time
-from collections.abc import Callable
 
 import pytest
 
 from devtools.fault_pipeline import SOURCE, Pipeline, pipeline
 from devtools.harness import PROJECT, ProgramRun, run_program
+from devtools.kafka_servers import task_client_ids
+from devtools.servers import wait_until
 
 COUNT = 2_000
 RATE = 1_000.0
@@ -37,17 +37,6 @@ def _own(tasks: int) -> ProgramRun:
                                f"{PROJECT}:mqttSourceTasks": tasks})
 
 
-def _task_ids(client_id: str, tasks: int) -> list[str]:
-    return [client_id] if tasks == 1 else [f"{client_id}-{i}" for i in range(tasks)]
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(1)
-    return predicate()
 
 
 def _logs_since(p: Pipeline, marks: list[int]) -> str:
@@ -89,17 +78,18 @@ def test_the_sessions_a_change_of_tasks_leaves_are_adopted_and_nothing_is_lost(
         p.task_placement(before)
         acknowledged = _publish(p, first=0)
         # The first tasks' own scan is over before the change, so it cannot meet the next one.
-        scanned_before = _wait_for(lambda: _logged_by_each(
-            p, start, SCANNED, _task_ids(client_id, before)), wait)
+        scanned_before = wait_until(lambda: _logged_by_each(
+            p, start, SCANNED, task_client_ids(client_id, before)), wait, interval=1)
         marks = [len(worker.log) for worker in p.workers]
         p.update_source({**delay, "tasks.max": str(after)})
         p.task_placement(after)
-        new_ids = _task_ids(client_id, after)
-        assert _wait_for(lambda: _logged_by_each(p, marks, CONNECTED, new_ids), 120), (
-            _logs_since(p, marks)[-3000:])
+        new_ids = task_client_ids(client_id, after)
+        assert wait_until(lambda: _logged_by_each(p, marks, CONNECTED, new_ids), 120,
+                          interval=1), _logs_since(p, marks)[-3000:]
         # The old tasks have stopped: the orphan's share of this is queued in its session.
         acknowledged |= _publish(p, first=COUNT)
-        scanned = _wait_for(lambda: _logged_by_each(p, marks, SCANNED, new_ids), wait)
+        scanned = wait_until(lambda: _logged_by_each(p, marks, SCANNED, new_ids), wait,
+                             interval=1)
         outcome = p.outcome(acknowledged, 2 * COUNT)
         records = p.kafka.records("device_data", p.kafka.record_count("device_data"))
         logs = _logs_since(p, marks)
