@@ -27,7 +27,10 @@ not sustained, then bisecting the last gap twice. Sustained: the publishers kept
 rate, every message arrived, p99 <= --p99-limit-ms.
 
 tasks.max goes into the rendered connector config; the table says how many tasks Connect
-actually ran, since an MQTT source without shared subscriptions runs one.
+actually ran, since an MQTT source without shared subscriptions runs one. Each step also says
+how many cores Mosquitto, Kafka and the Connect workers (their process trees) used while the
+publishers ran, the rest of the machine (publishers, subscribers, this script) and what was
+left idle: the component that runs out at the first rate not sustained is the ceiling.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class Step:
     """How many connector tasks were RUNNING when the publishers started (None: no connector)."""
     failure: str | None = None
     """Why the step could not be measured to its end (then it is not sustained)."""
+    cpu: dict[str, float] | None = None
+    """Cores each server used while the publishers ran (CpuMeter), and the machine's rest."""
 
     @property
     def achieved(self) -> float:
@@ -97,6 +102,61 @@ class Step:
     def sustained(self, p99_limit_ms: float) -> bool:
         return (self.failure is None and self.achieved >= 0.95 * self.rate
                 and self.arrived == self.sent and self.percentile(99) <= p99_limit_ms)
+
+
+class CpuMeter:
+    """CPU time of the servers' process trees (/proc/<pid>/stat utime + stime, children
+    included) and of the whole machine (/proc/stat), so a step can say which component used
+    how many of the cores while the publishers ran: the ceiling is the one that runs out."""
+
+    def __init__(self, servers: dict[str, list[int]]) -> None:
+        self.servers = servers
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _tree(self, pid: int) -> list[int]:
+        found = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            for child in task.read_text().split():
+                found += self._tree(int(child))
+        return found
+
+    def _seconds(self, pid: int) -> float:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            return 0.0  # ended meanwhile
+        return (int(fields[11]) + int(fields[12])) / self.tick
+
+    def read(self) -> tuple[float, dict[str, float], float]:
+        """(monotonic time, CPU seconds per server, the machine's busy CPU seconds)."""
+        per_server = {name: sum(self._seconds(tree_pid) for pid in pids
+                                for tree_pid in self._tree(pid))
+                      for name, pids in self.servers.items()}
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        busy = (sum(values) - values[3] - values[4]) / self.tick  # all but idle and iowait
+        return time.monotonic(), per_server, busy
+
+    def since(self, before: tuple[float, dict[str, float], float]) -> dict[str, float]:
+        """Cores used since `before` per server, by the rest of the machine (publishers,
+        subscribers, this script) and left idle."""
+        at, per_server, busy = self.read()
+        wall = max(at - before[0], 1e-6)
+        used = {name: (seconds - before[1][name]) / wall for name, seconds in per_server.items()}
+        total = (busy - before[2]) / wall
+        used["rest"] = max(0.0, total - sum(used.values()))
+        used["idle"] = max(0.0, (os.cpu_count() or 1) - total)
+        return used
+
+
+def _pid(server: Mosquitto | Kafka | ConnectWorker) -> int:
+    if server.process is None:
+        raise RuntimeError(f"{type(server).__name__} is not running")
+    return server.process.pid
+
+
+def describe_cpu(cpu: dict[str, float] | None) -> str:
+    return ("cores " + ", ".join(f"{name} {cores:.2f}" for name, cores in cpu.items())
+            if cpu else "")
 
 
 class StepFailed(Exception):
@@ -216,7 +276,8 @@ def python_publishers(port: int, user: str, password: str, messages: list[bytes]
 
 def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str],
                       reader: tuple[str, str], logins: dict[str, Path], rate: int,
-                      seconds: float, publishers: int, subscribers: int) -> Step:
+                      seconds: float, publishers: int, subscribers: int,
+                      meter: CpuMeter) -> Step:
     """The same publishers, and plain subscribers in place of the connector: with the `c`
     generator a group of `subscribers` mosquitto_sub processes sharing one subscription
     ($share/bench-alone/..., as the tasks share theirs; one subscribes to the topic itself),
@@ -239,7 +300,9 @@ def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str]
         for thread in readers:
             thread.start()
         time.sleep(1.0)  # subscribed
+        before = meter.read()
         sent_at = c_publishers(broker.port, logins["device"], messages, rate, publishers)
+        cpu = meter.since(before)
         for sub in subs:
             sub.wait(timeout=seconds + 90)
         for thread in readers:
@@ -262,14 +325,16 @@ def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str]
         client.subscribe(TOPIC, qos=1)
         client.loop_start()
         time.sleep(1.0)
+        before = meter.read()
         sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
+        cpu = meter.since(before)
         done.wait(timeout=60)
         client.loop_stop()
         client.disconnect()
     published = dict(zip(messages, sent_at, strict=True))
     latencies = [(at - published[p]) * 1000 for p, at in received.items() if p in published]
     return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
-                len(latencies), latencies)
+                len(latencies), latencies, cpu=cpu)
 
 
 @dataclass
@@ -281,6 +346,7 @@ class Cluster:
     base: dict
     login: tuple[str, str]
     declared: dict
+    meter: CpuMeter
 
 
 def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitto,
@@ -320,7 +386,9 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
             raise StepFailed(f"the {len(WARM_UP)} warm-up messages did not all arrive")
         count = int(rate * seconds)
         messages = payloads(rate, count)
+        before = cluster.meter.read()
         published = dict(zip(messages, publish(messages, rate), strict=True))
+        cpu = cluster.meter.since(before)
         lines = cluster.kafka.consume(topic, len(WARM_UP) + count, RECEIVE_SECONDS,
                                       "print.timestamp=true", "print.value=true")
     finally:
@@ -338,7 +406,7 @@ def pipeline_step(generator: str, cluster: Cluster, tasks: int, broker: Mosquitt
         latencies.append((appended - published[value.encode()]) * 1000)
     sent_at = list(published.values())
     return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,
-                len(latencies), latencies, tasks=running)
+                len(latencies), latencies, tasks=running, cpu=cpu)
 
 
 def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, max_rate: int,
@@ -358,7 +426,8 @@ def search(measure: Callable[[int], Step], rates: list[int] | None, start: int, 
               f"{step.arrived}/{step.sent}, p50 {step.percentile(50):.1f} ms, p99 "
               f"{step.percentile(99):.1f} ms{f', tasks {step.tasks}' if step.tasks else ''}"
               f"{f', FAILED: {step.failure}' if step.failure else ''} "
-              f"({time.monotonic() - began:.0f} s)", file=sys.stderr, flush=True)
+              f"({time.monotonic() - began:.0f} s) {describe_cpu(step.cpu)}", file=sys.stderr,
+              flush=True)
         return step.sustained(p99_limit_ms)
 
     if rates is not None:
@@ -464,13 +533,14 @@ def main() -> int:
         servers.append(broker)
         print(f"generator {args.generator} x {args.publishers}; {args.seconds:g} s per rate; "
               f"Mosquitto :{broker.port}", file=sys.stderr, flush=True)
+        alone_meter = CpuMeter({"mosquitto": [_pid(broker)]})
         for n in [] if args.no_broker_alone else subscribers:
             # First, while no connector session exists to queue for.
             name = f"Mosquitto alone, {n} sub{'s' if n > 1 else ''}"
             steps = search(lambda rate, n=n: broker_alone_step(
                 args.generator, broker, device, reader, logins, rate, args.seconds,
-                args.publishers, n), rates, args.start_rate, args.max_rate, args.p99_limit_ms,
-                name)
+                args.publishers, n, alone_meter), rates, args.start_rate, args.max_rate,
+                args.p99_limit_ms, name)
             results.append(Configuration(name, None, steps))
         kafka = Kafka(root / "kafka").start()
         servers.append(kafka)
@@ -489,7 +559,9 @@ def main() -> int:
                 "mqtt.server.uri": f"tcp://127.0.0.1:{broker.port}"}
         cluster = Cluster(kafka, workers, base,
                           (run.outputs["mqttConnectorUsername"][0],
-                           run.outputs["mqttConnectorPassword"][0]), declared)
+                           run.outputs["mqttConnectorPassword"][0]), declared,
+                          CpuMeter({"mosquitto": [_pid(broker)], "kafka": [_pid(kafka)],
+                                    "connect": [_pid(worker) for worker in workers]}))
         for n in tasks:
             print(f"tasks.max={n} on {args.workers} workers", file=sys.stderr, flush=True)
             steps = search(lambda rate, n=n: pipeline_step(
@@ -511,7 +583,7 @@ def main() -> int:
                   f"arrived {step.arrived:>7}/{step.sent:<7} p50 {step.percentile(50):>7.1f} ms"
                   f"  p99 {step.percentile(99):>7.1f} ms  "
                   f"{'sustained' if step.sustained(args.p99_limit_ms) else 'NOT sustained'}"
-                  f"{f' ({step.failure})' if step.failure else ''}")
+                  f"{f' ({step.failure})' if step.failure else ''}  {describe_cpu(step.cpu)}")
     # The ratio's base: the best the broker alone carried, with any of its subscriber groups.
     alone = max((best for c in results if c.tasks_asked is None
                  if (best := c.best(args.p99_limit_ms))), key=lambda s: s.rate, default=None)
