@@ -490,6 +490,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="Connect workers in the cluster")
     parser.add_argument("--subscribers", help="comma-separated sizes of the subscriber group "
                         "of the broker alone (c generator); default: 1 and the most tasks")
+    parser.add_argument("--max-inflight", type=int,
+                        help="mqttMaxInflightMessages for the broker (default: the stack's)")
     parser.add_argument("--no-broker-alone", action="store_true",
                         help="skip the ceiling of Mosquitto alone")
     parser.add_argument("--seconds", type=float, default=5)
@@ -512,7 +514,9 @@ def main() -> int:
     except Missing as missing:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline"})
+    run = run_program("dev", {f"{PROJECT}:kafkaMqttSource": "health-pipeline",
+                              **({f"{PROJECT}:mqttMaxInflightMessages": args.max_inflight}
+                                 if args.max_inflight is not None else {})})
     declared = run.one("kafka:index/topic:Topic", "topics-device_data").get("config")
     device = (run.outputs["mqttDeviceUsername"][0], run.outputs["mqttDevicePassword"][0])
     reader = (run.outputs["mqttMonitorUsername"][0], run.outputs["mqttMonitorPassword"][0])
