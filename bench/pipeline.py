@@ -65,6 +65,7 @@ from devtools.kafka_servers import (
     mqtt_source_plugin,
     task_client_ids,
 )
+from devtools.mqtt_client import Client
 from devtools.servers import Missing, Mosquitto, binary
 from simulator.vitals import make_devices
 
@@ -470,16 +471,12 @@ def tasks_running(worker: ConnectWorker, name: str, expected: int, timeout: floa
 def forget_sessions(port: int, login: tuple[str, str], client_ids: list[str]) -> None:
     """Connect once with a clean session as each of `client_ids`: the broker drops what it kept
     for the deleted connector's persistent sessions, which would otherwise keep queueing every
-    message for nobody (and load the broker) through the next configurations."""
+    message for nobody (and load the broker) through the next steps."""
     for client_id in client_ids:
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=True, protocol=mqtt.MQTTv311)
-        client.username_pw_set(*login)
-        client.connect("127.0.0.1", port)
-        client.loop_start()
-        time.sleep(0.5)
-        client.loop_stop()
-        client.disconnect()
+        client = Client(port, *login, client_id=client_id, clean=True)
+        if not client.connect():
+            raise RuntimeError(f"Mosquitto refused {client_id}: {client.reason}")
+        client.close()
 
 
 def main() -> int:

@@ -84,10 +84,9 @@ class Pipeline:
     workers: list[ConnectWorker]
     name: str = ""
 
-    def source_config(self, own: ProgramRun,
-                      overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The source's config as `own` renders it, pointed at this Mosquitto."""
-        return {**own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url,
+    def source_config(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The source's config as the program run renders it, pointed at this Mosquitto."""
+        return {**self.own.one(*SOURCE).get("config"), "mqtt.server.uri": self.mqtt.tls_url,
                 **(overrides or {})}
 
     def create_source(self, overrides: Mapping[str, str] | None = None,
@@ -98,7 +97,7 @@ class Pipeline:
         done = self.kafka.create_topic("device_data", declared.get("partitions"),
                                        {**declared.get("config"), **(topic_config or {})})
         assert done.returncode == 0, done.stdout + done.stderr
-        config = self.source_config(self.own, overrides)
+        config = self.source_config(overrides)
         ConnectorProvider().create({"connect_url": self.workers[0].url, "name": config["name"],
                                     "config": config, "timeout_seconds": 60})
         self.name = config["name"]
@@ -110,7 +109,7 @@ class Pipeline:
         running one as `pulumi up` does: the provider's update, Connect's validate and then
         PUT /connectors/<name>/config. (Another program run would bring other generated
         credentials and CA than this Mosquitto's.)"""
-        config = self.source_config(self.own, overrides)
+        config = self.source_config(overrides)
         assert config["name"] == self.name, f"{config['name']} is another connector"
         ConnectorProvider().update(self.name, {}, {
             "connect_url": self.workers[0].url, "name": self.name, "config": config,
