@@ -9,6 +9,7 @@ does) and wrapped in its unknown_checking_proxy."""
 from __future__ import annotations
 
 import re
+import select
 import subprocess
 import sys
 from typing import Any
@@ -411,9 +412,14 @@ def test_the_pack_entry_point_serves_every_policy_at_its_level() -> None:
     from google.protobuf import empty_pb2
     from pulumi.runtime.proto import analyzer_pb2_grpc
 
-    server = subprocess.Popen([sys.executable, "policies/__main__.py"], cwd=ROOT,
+    # pulumi_policy writes the port without a flush: run unbuffered (`-u`, as policies/analyzer
+    # does), so the test does not depend on PYTHONUNBUFFERED in the caller's environment, and
+    # fail rather than hang when no port comes.
+    server = subprocess.Popen([sys.executable, "-u", "policies/__main__.py"], cwd=ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
+        ready, _, _ = select.select([server.stdout], [], [], 60)
+        assert ready, f"policies/__main__.py printed no port in 60 s: {server.poll()=}"
         port = int(server.stdout.readline().strip())
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             info = analyzer_pb2_grpc.AnalyzerStub(channel).GetAnalyzerInfo(
