@@ -255,8 +255,8 @@ def _paho_publish(port: int, user: str, password: str, messages: list[bytes], ra
     for _ in messages:
         if not acked.acquire(timeout=PUBLISH_DRAIN_SECONDS):
             raise StepFailed(f"no acknowledgement for {PUBLISH_DRAIN_SECONDS} s")
-    client.loop_stop()
     client.disconnect()
+    client.loop_stop()
     return sent_at
 
 
@@ -330,8 +330,8 @@ def broker_alone_step(generator: str, broker: Mosquitto, device: tuple[str, str]
         sent_at = python_publishers(broker.port, *device, messages, rate, publishers)
         cpu = meter.since(before)
         done.wait(timeout=60)
-        client.loop_stop()
         client.disconnect()
+        client.loop_stop()
     published = dict(zip(messages, sent_at, strict=True))
     latencies = [(at - published[p]) * 1000 for p, at in received.items() if p in published]
     return Step(rate, count, max(sent_at) - min(sent_at) if count > 1 else 1.0,

@@ -57,8 +57,8 @@ def bare_loop(port: int, password: str, payloads: list[bytes], qos: int) -> floa
     if not done.wait(120):
         raise RuntimeError(f"bare loop: {acked} of {len(payloads)} acknowledged")
     seconds = time.perf_counter() - start
-    client.loop_stop()
     client.disconnect()
+    client.loop_stop()
     return len(payloads) / seconds
 
 

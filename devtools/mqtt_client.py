@@ -90,8 +90,10 @@ class Client:
         return len(pending)
 
     def close(self) -> None:
-        self.c.loop_stop()
+        """DISCONNECT, then stop the network thread, which then ends at once: stopped first,
+        paho's thread sits out its 1 s select timeout before it notices."""
         self.c.disconnect()
+        self.c.loop_stop()
 
 
 class CountingPublisher:
@@ -150,5 +152,5 @@ class CountingPublisher:
         deadline = time.monotonic() + drain_timeout
         while len(self._acks) < count and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.c.loop_stop()
         self.c.disconnect()
+        self.c.loop_stop()

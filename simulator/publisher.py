@@ -156,5 +156,5 @@ class Publisher:
             self.stats.failed += missing
 
     def close(self) -> None:
-        self.client.loop_stop()
         self.client.disconnect()
+        self.client.loop_stop()
