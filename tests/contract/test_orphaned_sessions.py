@@ -21,6 +21,9 @@ RATE = 1_000.0
 DELAY_MS = 15_000
 """mqtt.orphans.delay.ms here (5 s by default): long enough that what is published right after
 the change is queued for the orphaned session before the new tasks adopt it."""
+FIRST_DELAY_MS = 1_000
+"""mqtt.orphans.delay.ms of the tasks before the change: their scan finds nothing on a new
+broker and only has to be over before the change."""
 SCAN = 32
 """mqtt.orphans.scan's default, the program's most mqttSourceTasks."""
 ADOPTED_HEADER = "mqtt.adopted.client.id"
@@ -74,7 +77,7 @@ def test_the_sessions_a_change_of_tasks_leaves_are_adopted_and_nothing_is_lost(
     wait = DELAY_MS / 1000 + 90
     with pipeline(own, f"orphans-{before}-{after}", workers=2) as p:
         start = [0] * len(p.workers)
-        p.create_source(delay, topic_config=KEEP)
+        p.create_source({"mqtt.orphans.delay.ms": str(FIRST_DELAY_MS)}, topic_config=KEEP)
         p.task_placement(before)
         acknowledged = _publish(p, first=0)
         # The first tasks' own scan is over before the change, so it cannot meet the next one.
