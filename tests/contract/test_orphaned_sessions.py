@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from components.settings.loaders import MAX_MQTT_SOURCE_TASKS
 from devtools.fault_pipeline import SOURCE, Pipeline, pipeline
 from devtools.harness import PROJECT, ProgramRun, run_program
 from devtools.kafka_servers import task_client_ids
@@ -24,8 +25,9 @@ the change is queued for the orphaned session before the new tasks adopt it."""
 FIRST_DELAY_MS = 1_000
 """mqtt.orphans.delay.ms of the tasks before the change: their scan finds nothing on a new
 broker and only has to be over before the change."""
-SCAN = 32
-"""mqtt.orphans.scan's default, the program's most mqttSourceTasks."""
+SCAN = MAX_MQTT_SOURCE_TASKS
+"""mqtt.orphans.scan's default, the program's most mqttSourceTasks (tests/test_connectors.py
+checks that the two agree)."""
 ADOPTED_HEADER = "mqtt.adopted.client.id"
 KEEP = {"retention.ms": "3600000"}
 """device_data's retention here: the dev stack keeps records 60 s, and this test counts them
